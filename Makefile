@@ -1,0 +1,51 @@
+# customerio-sink — developer entry points. `make` alone prints this help.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+ROWS   ?= 1000000
+
+.DEFAULT_GOAL := help
+.PHONY: help dev demo test test-fast lint fmt typecheck bench bench-smoke emulator clean
+
+help: ## show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): setup.py pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[spark,dev]"
+	touch $(STAMP)
+
+dev: $(STAMP) ## create .venv and install the package with the spark and dev extras
+
+demo: $(STAMP) ## run the end-to-end demo: emulator + local Spark/Delta + the streaming jobs
+	$(PY) -m customerio_sink.demo
+
+test: $(STAMP) ## run the whole test suite (lint, types, unit, Spark + Delta, emulator over HTTP)
+	$(PY) -m ruff check customerio_sink streaming_jobs tests benchmarks
+	$(PY) -m mypy
+	$(PY) -m pytest
+
+test-fast: $(STAMP) ## unit tests only (no Spark)
+	$(PY) -m pytest -m "not spark"
+
+lint: $(STAMP) ## ruff lint + format check
+	$(PY) -m ruff check customerio_sink streaming_jobs tests benchmarks
+	$(PY) -m ruff format --check customerio_sink streaming_jobs tests benchmarks
+
+fmt: $(STAMP) ## format the code
+	$(PY) -m ruff format customerio_sink streaming_jobs tests benchmarks
+	$(PY) -m ruff check --fix customerio_sink streaming_jobs tests benchmarks
+
+typecheck: $(STAMP) ## mypy on the package
+	$(PY) -m mypy
+
+bench: $(STAMP) ## throughput benchmark (ROWS=1000000 by default; e.g. make bench ROWS=20000)
+	$(PY) -m benchmarks.run --rows $(ROWS)
+
+emulator: $(STAMP) ## run the Customer.io emulator on port 8765
+	$(PY) -m customerio_sink.emulator --port 8765
+
+clean: ## remove build, test and demo artefacts (keeps .venv)
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache spark-warehouse metastore_db derby.log demo-output bench-output

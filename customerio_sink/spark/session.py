@@ -1,0 +1,131 @@
+"""One function that returns a SparkSession with Delta Lake configured.
+
+On Databricks (or wherever a session is already active) it returns that session untouched. On a
+laptop or CI machine it builds a small local session tuned for tests and the demo: 2 cores, few
+shuffle partitions, UI off, Delta extension and catalog on, and the Delta JARs resolved from
+Maven through ``spark.jars.packages`` (or taken from local files when ``CUSTOMERIO_SINK_DELTA_JARS``
+names them).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from importlib import metadata
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+__all__ = ["DeltaUnavailableError", "delta_maven_coordinate", "get_spark", "on_databricks"]
+
+#: Environment variables that change how the local session finds Delta's JARs.
+ENV_DELTA_PACKAGE = "CUSTOMERIO_SINK_DELTA_PACKAGE"  # Maven coordinate override
+ENV_DELTA_JARS = "CUSTOMERIO_SINK_DELTA_JARS"  # comma-separated local JAR paths (offline)
+ENV_MAVEN_REPO = "CUSTOMERIO_SINK_MAVEN_REPO"  # extra Maven repository / mirror URL
+
+
+class DeltaUnavailableError(RuntimeError):
+    """Raised when a local Spark session with Delta cannot be started (JARs not resolvable)."""
+
+
+def on_databricks() -> bool:
+    """True inside a Databricks runtime (driver or job)."""
+    return "DATABRICKS_RUNTIME_VERSION" in os.environ
+
+
+def delta_maven_coordinate() -> str:
+    """The Maven coordinate of the Delta JAR matching the installed ``delta-spark`` wheel."""
+    override = os.environ.get(ENV_DELTA_PACKAGE)
+    if override:
+        return override
+    version = metadata.version("delta-spark")
+    major = int(version.split(".")[0])
+    if major >= 4 and version.split(".")[1] != "0":
+        # delta-spark 4.1+ publishes one artifact per Spark line: delta-spark_<spark>_2.13.
+        import pyspark
+
+        spark_line = ".".join(pyspark.__version__.split(".")[:2])
+        return f"io.delta:delta-spark_{spark_line}_2.13:{version}"
+    scala = "2.13" if major >= 4 else "2.12"
+    return f"io.delta:delta-spark_{scala}:{version}"
+
+
+def _local_conf(app_name: str, master: str, shuffle_partitions: int) -> dict[str, str]:
+    warehouse = os.path.join(tempfile.gettempdir(), "customerio-sink-warehouse")
+    conf = {
+        "spark.app.name": app_name,
+        "spark.master": master,
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.shuffle.partitions": str(shuffle_partitions),
+        "spark.default.parallelism": "2",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.warehouse.dir": warehouse,
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={warehouse} -Ddelta.log.cacheSize=3",
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.databricks.delta.snapshotPartitions": "2",
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
+        "spark.ui.retainedJobs": "10",
+        "spark.ui.retainedStages": "10",
+        "spark.sql.ui.retainedExecutions": "10",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.streaming.stopTimeout": "60s",
+        "spark.driver.memory": "4g",
+    }
+    jars = os.environ.get(ENV_DELTA_JARS)
+    if jars:
+        conf["spark.jars"] = jars
+    else:
+        conf["spark.jars.packages"] = delta_maven_coordinate()
+        repo = os.environ.get(ENV_MAVEN_REPO)
+        if repo:
+            conf["spark.jars.repositories"] = repo
+    return conf
+
+
+def get_spark(
+    app_name: str = "customerio-sink",
+    *,
+    master: str = "local[2]",
+    shuffle_partitions: int = 2,
+    extra_conf: dict[str, str] | None = None,
+) -> SparkSession:
+    """Return the active SparkSession, or build a local one with Delta Lake.
+
+    On Databricks, or when a session is already active, that session is returned as it is.
+    Otherwise a local session is built (``master``, ``shuffle_partitions`` and ``extra_conf``
+    apply only then).
+
+    Raises:
+        DeltaUnavailableError: the Delta JARs could not be resolved or the JVM did not start.
+            The message says how to fix it (network to Maven Central, a mirror, or local JARs).
+    """
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    if on_databricks():
+        return SparkSession.builder.getOrCreate()
+
+    builder = SparkSession.builder
+    for key, value in {**_local_conf(app_name, master, shuffle_partitions), **(extra_conf or {})}.items():
+        builder = builder.config(key, value)
+    try:
+        spark = builder.getOrCreate()
+        # Touch the Delta classes now so a missing JAR fails here, with our message.
+        spark._jvm.io.delta.tables.DeltaTable  # type: ignore[union-attr]  # noqa: B018
+        spark.sparkContext.setLogLevel("ERROR")
+    except Exception as exc:  # the JVM/Ivy failure modes are many; one clear message for all
+        source = os.environ.get(ENV_DELTA_JARS) or delta_maven_coordinate()
+        raise DeltaUnavailableError(
+            f"Could not start a local Spark session with Delta Lake ({source}). Spark resolves "
+            "Delta's JARs from Maven Central through spark.jars.packages on first use. Fix: allow "
+            f"access to Maven Central, or set {ENV_MAVEN_REPO} to a reachable Maven mirror, or "
+            "download the JARs (e.g. `mvn dependency:copy -Dartifact=io.delta:delta-spark_2.13:"
+            f"4.0.1` plus delta-storage) and set {ENV_DELTA_JARS}=/path/a.jar,/path/b.jar. "
+            f"Underlying error: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
+        ) from exc
+    return spark

@@ -1,0 +1,56 @@
+"""Packaging metadata. Tool configuration (ruff, mypy, pytest) lives in pyproject.toml."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(
+    r'__version__ = "([^"]+)"', (HERE / "customerio_sink" / "__version__.py").read_text()
+).group(1)  # type: ignore[union-attr]
+
+# pyspark and delta-spark are provided by the cluster (Databricks runtimes ship both), so they
+# live in the [spark] extra, pinned to a pair whose Delta JARs resolve from Maven Central.
+SPARK = [
+    "pyspark==4.0.1",
+    "delta-spark==4.0.1",
+    "pyarrow>=15",
+    "pandas>=2.2,<3",
+]
+DEV = [
+    "pytest>=8",
+    "pytest-timeout>=2.3",
+    "chispa>=0.10",
+    "ruff>=0.6",
+    "mypy>=1.10",
+    "hypothesis>=6.100",
+    "types-requests",
+    # Customer.io's official Data Pipelines client: the reference our payloads are compared to.
+    "customerio-cdp-analytics==1.1.0",
+    "matplotlib>=3.8",
+    "pyinstrument>=4.6",
+]
+
+setup(
+    name="customerio-sink",
+    version=VERSION,
+    description="Exactly-once Spark Structured Streaming sink from Delta Lake to Customer.io",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["customerio_sink", "customerio_sink.*", "streaming_jobs"]),
+    package_data={"customerio_sink": ["py.typed"]},
+    install_requires=[
+        "requests>=2.31",
+        "pydantic>=2.6,<3",
+        "orjson>=3.9",
+        "jsonschema>=4.20",
+    ],
+    extras_require={"spark": SPARK, "dev": DEV, "all": SPARK + DEV},
+    entry_points={
+        "console_scripts": ["customerio-emulator=customerio_sink.emulator.__main__:main"],
+    },
+)
