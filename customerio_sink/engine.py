@@ -1,0 +1,350 @@
+"""The sending engine shared by both front doors: one call per partition of a micro-batch.
+
+Input is the mapped message table (see :mod:`customerio_sink.spark.mapping`) as column batches:
+for each row, its source ``key``, deterministic ``message_id``, call ``type``, ``event`` name,
+the message JSON ``payload`` (bytes, built in the JVM), a validation ``error`` (or None), the
+change type, commit ``version``, a hash of the mapped columns, and the 72-hour flags.
+
+Per partition the engine: skips messages an earlier attempt of this batch already finished (the
+journal), collapses change-feed rows to one net change per key, dead-letters invalid rows, holds
+back rows inside the 72-hour window when asked, packs the rest into ``/v1/batch`` bodies near the
+size limit, sends them through its share of the rate budget, isolates the messages of a rejected
+body by splitting it, and journals every final outcome as it goes. Transient failures that outlast
+the retries either fail the partition (``on_transient="fail"``: Spark replays the batch) or park
+the messages in the retry queue (``on_transient="park"``).
+
+Pure Python: no pyspark import, so it is tested without Spark.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from customerio_sink import journal
+from customerio_sink.collapse import collapse_changes
+
+__all__ = ["INPUT_COLUMNS", "PartitionSummary", "SendSettings", "run_partition"]
+
+#: Columns the engine reads from each input batch.
+INPUT_COLUMNS = (
+    "key",
+    "message_id",
+    "type",
+    "event",
+    "payload",
+    "error",
+    "change",
+    "version",
+    "hash",
+    "hold",
+    "in_window",
+)
+
+HELD_REASON = "held back: timestamp inside Customer.io's 72-hour campaign-trigger window"
+
+
+@dataclass(frozen=True)
+class SendSettings:
+    """Everything a sending task needs; picklable, shipped from the driver to executors.
+
+    ``journal_key`` names this job's run in the journal (``<job>/<run id>``).
+    ``api_key`` is a :class:`customerio_sink.secrets.SecretKey` (its repr hides the value).
+    ``rate_requests`` of None means no client-side budget. ``concurrency`` is how many
+    partitions send at the same time: each gets ``rate_requests / concurrency``.
+    """
+
+    journal_key: str
+    journal_dir: str
+    api_key: Any = None
+    endpoint: str | None = None
+    region: str | None = None
+    rate_requests: int | None = 3000
+    rate_period_s: float = 3.0
+    rate_headroom: float = 0.95
+    concurrency: int = 1
+    max_body_bytes: int | None = None
+    max_attempts: int = 6
+    base_delay_s: float = 0.5
+    max_delay_s: float = 30.0
+    retry_after_cap_s: float = 60.0
+    breaker_threshold: int = 5
+    breaker_recovery_s: float = 30.0
+    timeout_s: float = 30.0
+    gzip: bool = False
+    on_transient: str = "fail"  # "fail" | "park"
+    collapse: bool = False
+    dry_run: bool = False
+    fsync: bool = False
+
+
+@dataclass
+class PartitionSummary:
+    """Counts for one partition attempt; summed by the driver into the lineage row."""
+
+    partition_id: int = 0
+    rows_in: int = 0
+    acked: int = 0
+    dead: int = 0
+    parked: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    already_final: int = 0
+    requests: int = 0
+    request_bytes: int = 0
+    in_window: int = 0
+    would_send: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def merge(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+        """Sum partition summaries (as dicts) into one batch summary."""
+        total: dict[str, Any] = {"skipped": {}}
+        for part in parts:
+            for name, value in part.items():
+                if name == "partition_id":
+                    continue
+                if name == "skipped":
+                    for reason, n in value.items():
+                        total["skipped"][reason] = total["skipped"].get(reason, 0) + n
+                else:
+                    total[name] = total.get(name, 0) + value
+        return total
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _rows(batches: Iterable[Mapping[str, Sequence[Any]]]) -> Iterator[tuple[Any, ...]]:
+    for batch in batches:
+        yield from zip(*(batch[c] for c in INPUT_COLUMNS), strict=True)
+
+
+# Row tuple positions (INPUT_COLUMNS order).
+KEY, MID, TYPE, EVENT, PAYLOAD, ERROR, CHANGE, VERSION, HASH, HOLD, IN_WINDOW = range(11)
+
+
+def build_client(settings: SendSettings, on_request: Any = None) -> Any:
+    """A :class:`CustomerIOClient` with this partition's share of the rate budget."""
+    from customerio_sink.breaker import CircuitBreaker
+    from customerio_sink.client import CustomerIOClient
+    from customerio_sink.rate_limit import RateLimiter
+    from customerio_sink.retry import RetryPolicy
+
+    limiter = None
+    if settings.rate_requests:
+        budget = settings.rate_requests * settings.rate_headroom / max(1, settings.concurrency)
+        # burst=1: evenly spaced starts, so no sliding window ever exceeds the budget.
+        limiter = RateLimiter(max(1, int(budget)), settings.rate_period_s, burst=1)
+    kwargs: dict[str, Any] = {}
+    if settings.max_body_bytes:
+        kwargs["max_body_bytes"] = settings.max_body_bytes
+    return CustomerIOClient(
+        settings.api_key,
+        region=settings.region,
+        endpoint=settings.endpoint,
+        timeout=settings.timeout_s,
+        strict=True,
+        gzip=settings.gzip,
+        retry=RetryPolicy(
+            max_attempts=settings.max_attempts,
+            base_delay=settings.base_delay_s,
+            max_delay=settings.max_delay_s,
+            retry_after_cap=settings.retry_after_cap_s,
+        ),
+        rate_limiter=limiter,
+        breaker=CircuitBreaker(
+            failure_threshold=settings.breaker_threshold,
+            recovery_timeout=settings.breaker_recovery_s,
+        ),
+        on_request=on_request,
+        pool_size=2,
+        **kwargs,
+    )
+
+
+class _Sender:
+    """Packs, sends and journals the messages of one partition attempt."""
+
+    def __init__(self, settings: SendSettings, batch_id: int, partition_id: int) -> None:
+        from customerio_sink.packing import DEFAULT_MAX_BODY_BYTES
+
+        self.settings = settings
+        self.summary = PartitionSummary(partition_id=partition_id)
+        self.max_body = settings.max_body_bytes or DEFAULT_MAX_BODY_BYTES
+        self.journal = journal.JournalWriter(
+            settings.journal_dir, settings.journal_key, batch_id, partition_id, fsync=settings.fsync
+        )
+        self.pending: list[tuple[Any, ...]] = []
+        self.pending_bytes = 0
+        self.client: Any = None
+        if not settings.dry_run:
+            self.client = build_client(settings, on_request=self._on_request)
+
+    # -- journal records -------------------------------------------------------------------
+    def _on_request(self, metrics: Any) -> None:
+        record = metrics.as_dict() if hasattr(metrics, "as_dict") else dict(vars(metrics))
+        record.pop("message_ids", None)  # the outcome record carries them once
+        self.journal.write({"outcome": "request", "started_at": _now_iso(), **record})
+
+    def _record(self, outcome: str, rows: Sequence[tuple[Any, ...]], **extra: Any) -> None:
+        record: dict[str, Any] = {
+            "outcome": outcome,
+            "ids": [r[MID] for r in rows],
+            "keys": [r[KEY] for r in rows],
+            "types": [r[TYPE] for r in rows],
+            "events": [r[EVENT] for r in rows],
+            "versions": [r[VERSION] for r in rows],
+            "at": _now_iso(),
+            **extra,
+        }
+        if outcome != journal.ACKED:
+            record["payloads"] = [bytes(r[PAYLOAD]).decode("utf-8") for r in rows]
+        self.journal.write(record)
+
+    def dead(self, rows: Sequence[tuple[Any, ...]], reasons: Sequence[str], **extra: Any) -> None:
+        self._record(journal.DEAD, rows, reasons=list(reasons), **extra)
+        self.summary.dead += len(rows)
+
+    def park(self, rows: Sequence[tuple[Any, ...]], reason: str, error_class: str) -> None:
+        self._record(journal.PARKED, rows, reasons=[reason] * len(rows), error_class=error_class)
+        self.summary.parked += len(rows)
+
+    # -- sending ---------------------------------------------------------------------------
+    def add(self, row: tuple[Any, ...]) -> None:
+        self.pending.append(row)
+        self.pending_bytes += len(row[PAYLOAD]) + 1
+        if self.pending_bytes >= 2 * self.max_body:
+            self._flush(keep_last=True)
+
+    def finish(self) -> PartitionSummary:
+        self._flush(keep_last=False)
+        self.journal.close()
+        if self.client is not None:
+            self.client.close()
+        return self.summary
+
+    def _flush(self, *, keep_last: bool) -> None:
+        from customerio_sink.packing import pack_ranges
+
+        if not self.pending:
+            return
+        ranges = pack_ranges([len(r[PAYLOAD]) for r in self.pending], self.max_body)
+        if keep_last and len(ranges) > 1:
+            ranges, tail = ranges[:-1], self.pending[ranges[-1][0] :]
+        else:
+            tail = []
+        for start, end in ranges:
+            self._send(self.pending[start:end])
+        self.pending = list(tail)
+        self.pending_bytes = sum(len(r[PAYLOAD]) + 1 for r in tail)
+
+    def _send(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        from customerio_sink.errors import CircuitOpenError, RejectedError, TransientError
+        from customerio_sink.packing import batch_body
+
+        if self.settings.dry_run:
+            self.summary.would_send += len(rows)
+            self.summary.requests += 1
+            self.summary.request_bytes += len(batch_body([bytes(r[PAYLOAD]) for r in rows]))
+            return
+        started = time.monotonic()
+        try:
+            metrics = self.client.send_encoded(
+                [bytes(r[PAYLOAD]) for r in rows], [r[MID] for r in rows]
+            )
+        except RejectedError as exc:
+            if len(rows) > 1:
+                # Split to isolate the bad messages; the good halves still go through.
+                middle = len(rows) // 2
+                self._send(rows[:middle])
+                self._send(rows[middle:])
+                return
+            self.dead(
+                rows,
+                ["; ".join(exc.reasons) or str(exc)],
+                status=exc.status,
+                error_class=type(exc).__name__,
+            )
+            return
+        except (TransientError, CircuitOpenError) as exc:
+            if self.settings.on_transient == "park":
+                self.park(rows, str(exc), type(exc).__name__)
+                return
+            raise
+        self.summary.requests += 1
+        self.summary.request_bytes += int(getattr(metrics, "request_bytes", 0) or 0)
+        self.summary.acked += len(rows)
+        self._record(
+            journal.ACKED,
+            rows,
+            status=getattr(metrics, "status", 200),
+            attempts=getattr(metrics, "attempts", 1),
+            latency_ms=round((time.monotonic() - started) * 1000.0, 3),
+            request_bytes=getattr(metrics, "request_bytes", None),
+        )
+
+
+def run_partition(
+    batches: Iterable[Mapping[str, Sequence[Any]]],
+    settings: SendSettings,
+    batch_id: int,
+    partition_id: int,
+) -> PartitionSummary:
+    """Send one partition of one micro-batch; return its counts.
+
+    Raises:
+        TransientError / CircuitOpenError: with ``on_transient="fail"``, after the retries.
+        AuthenticationError: always — a wrong key is a configuration error, not a dead letter.
+    """
+    done = journal.final_message_ids(settings.journal_dir, settings.journal_key, batch_id)
+    sender = _Sender(settings, batch_id, partition_id)
+    summary = sender.summary
+    rows: Iterable[tuple[Any, ...]] = _rows(batches)
+    if settings.collapse:
+        materialised = list(rows)
+        summary.rows_in = len(materialised)
+        collapsed = collapse_changes(
+            materialised,
+            key=lambda r: r[KEY],
+            change=lambda r: r[CHANGE],
+            version=lambda r: r[VERSION] or 0,
+            mapped_hash=lambda r: r[HASH],
+        )
+        summary.skipped = dict(collapsed.skipped)
+        rows = collapsed.rows
+    invalid: list[tuple[Any, ...]] = []
+    held: list[tuple[Any, ...]] = []
+    try:
+        for row in rows:
+            if not settings.collapse:
+                summary.rows_in += 1
+            if row[MID] in done:
+                summary.already_final += 1
+                continue
+            if row[ERROR] is not None:
+                invalid.append(row)
+                continue
+            if row[IN_WINDOW]:
+                summary.in_window += 1
+            if row[HOLD]:
+                held.append(row)
+                continue
+            sender.add(row)
+        if invalid and not settings.dry_run:
+            sender.dead(invalid, [r[ERROR] for r in invalid], error_class="ValidationError")
+        elif invalid:
+            summary.dead += len(invalid)
+        if held and not settings.dry_run:
+            sender.park(held, HELD_REASON, "HeldBack")
+        elif held:
+            summary.parked += len(held)
+        return sender.finish()
+    except BaseException:
+        sender.journal.close()
+        raise

@@ -1,0 +1,198 @@
+"""The Spark 4 Python Data Source front door: ``df.writeStream.format("customerio")``.
+
+Same engine as the foreachBatch writer. The DataFrame written must hold the mapped message
+columns — use :func:`prepare` (``to_messages`` plus, for change feeds, a repartition by key so
+every change of one key is in one partition)::
+
+    from customerio_sink.spark.datasource import prepare, register
+    register(spark)
+    query = (prepare(stream_df, options).writeStream.format("customerio")
+             .options(**options.to_options()).option("checkpointLocation", cp).start())
+
+Sending happens in ``write()`` on the executors. ``commit()`` runs in a Python worker on the
+driver, where no SparkSession exists, so it only marks the batch complete in the journal; the
+Delta ledger rows are written by :func:`ingest_committed` — which
+:class:`customerio_sink.spark.runner.StreamRunner` calls while the query runs and when it ends.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from pyspark.sql.datasource import (
+    DataSource,
+    DataSourceStreamWriter,
+    DataSourceWriter,
+    WriterCommitMessage,
+)
+
+from customerio_sink import journal
+from customerio_sink.engine import INPUT_COLUMNS, PartitionSummary, run_partition
+from customerio_sink.spark.options import SinkOptions
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, Row, SparkSession
+
+__all__ = ["CustomerIODataSource", "ingest_committed", "prepare", "register"]
+
+BATCH_ID_PROPERTY = "streaming.sql.batchId"  # MicroBatchExecution.BATCH_ID_KEY (internal)
+QUERY_ID_PROPERTY = "sql.streaming.queryId"  # StreamExecution.QUERY_ID_KEY (internal)
+_CHUNK = 5000
+
+
+def register(spark: SparkSession) -> None:
+    """Register the ``customerio`` format with this session."""
+    spark.dataSource.register(CustomerIODataSource)
+
+
+def prepare(df: DataFrame, options: SinkOptions) -> DataFrame:
+    """Map a (streaming or static) DataFrame to the columns the ``customerio`` format writes."""
+    from customerio_sink.spark.mapping import to_messages
+
+    out = to_messages(
+        df,
+        options.mapping,
+        job=options.job,
+        backfill=options.backfill,
+        hold_recent=options.hold_recent,
+    )
+    if options.mapping.source == "cdf":
+        out = out.repartition(options.partitions or 2, "key")
+    elif options.partitions:
+        out = out.repartition(options.partitions)
+    return out
+
+
+@dataclass
+class SinkCommitMessage(WriterCommitMessage):
+    """What one partition reports back: its counts and the run it belongs to."""
+
+    run_id: str
+    batch_id: int
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _batches(rows: Iterator[Row]) -> Iterator[dict[str, list[Any]]]:
+    chunk: dict[str, list[Any]] = {c: [] for c in INPUT_COLUMNS}
+    n = 0
+    for row in rows:
+        for name in INPUT_COLUMNS:
+            value = row[name]
+            chunk[name].append(bytes(value) if isinstance(value, bytearray) else value)
+        n += 1
+        if n >= _CHUNK:
+            yield chunk
+            chunk = {c: [] for c in INPUT_COLUMNS}
+            n = 0
+    if n:
+        yield chunk
+
+
+class _Writer:
+    """Shared by the stream and batch writers: holds string options only (picklable)."""
+
+    def __init__(self, options: dict[str, str], run_id: str | None = None) -> None:
+        self.options = dict(options)
+        self.fixed_run_id = run_id
+        SinkOptions.from_options(self.options)  # fail fast, on the driver, on bad options
+
+    def _send(self, rows: Iterator[Row], default_batch: int) -> SinkCommitMessage:
+        from pyspark import TaskContext
+
+        from customerio_sink.spark.writer import send_settings
+
+        ctx = TaskContext.get()
+        batch_prop = ctx.getLocalProperty(BATCH_ID_PROPERTY) if ctx else None
+        batch_id = int(batch_prop) if batch_prop is not None else default_batch
+        run_id = self.fixed_run_id or (ctx.getLocalProperty(QUERY_ID_PROPERTY) if ctx else None)
+        run_id = run_id or "batch"
+        opts = SinkOptions.from_options(self.options)
+        settings = send_settings(opts, run_id, opts.concurrency or 2)
+        summary = run_partition(_batches(rows), settings, batch_id, ctx.partitionId() if ctx else 0)
+        return SinkCommitMessage(run_id=run_id, batch_id=batch_id, summary=summary.as_dict())
+
+    def _commit(self, messages: list[Any], batch_id: int) -> None:
+        done = [m for m in messages if isinstance(m, SinkCommitMessage)]
+        if not done:
+            return
+        opts = SinkOptions.from_options(self.options)
+        summary = PartitionSummary.merge(m.summary for m in done)
+        summary["committed_at"] = datetime.now(timezone.utc).isoformat()
+        journal.write_commit(opts.ledger.journal, f"{opts.job}/{done[0].run_id}", batch_id, summary)
+
+
+class CustomerIOStreamWriter(_Writer, DataSourceStreamWriter):
+    def write(self, iterator: Iterator[Row]) -> SinkCommitMessage:
+        return self._send(iterator, default_batch=0)
+
+    def commit(self, messages: list[Any], batchId: int) -> None:  # noqa: N803 - Spark's name
+        self._commit(messages, batchId)
+
+    def abort(self, messages: list[Any], batchId: int) -> None:  # noqa: N803
+        # HTTP calls cannot be undone; the journal already holds what was sent, and the replay
+        # of this batch skips it.
+        return None
+
+
+class CustomerIOBatchWriter(_Writer, DataSourceWriter):
+    def write(self, iterator: Iterator[Row]) -> SinkCommitMessage:
+        return self._send(iterator, default_batch=0)
+
+    def commit(self, messages: list[Any]) -> None:
+        self._commit(messages, 0)
+
+
+class CustomerIODataSource(DataSource):
+    """``format("customerio")``: stream and batch writers over the sink's engine.
+
+    Options: as :meth:`SinkOptions.from_options` (``job``, ``mapping``, ``ledger_path`` …).
+    """
+
+    @classmethod
+    def name(cls) -> str:
+        return "customerio"
+
+    def writer(self, schema: Any, overwrite: bool) -> CustomerIOBatchWriter:
+        # A static write has no batch id; each write is its own run.
+        return CustomerIOBatchWriter(dict(self.options), run_id=f"static-{uuid.uuid4().hex}")
+
+    def streamWriter(self, schema: Any, overwrite: bool) -> CustomerIOStreamWriter:  # noqa: N802
+        return CustomerIOStreamWriter(dict(self.options))
+
+
+def ingest_committed(
+    spark: SparkSession, options: SinkOptions, run_id: str, *, already: set[int] | None = None
+) -> list[dict[str, Any]]:
+    """Write the ledger rows of every committed, not yet ingested batch of ``run_id``.
+
+    Returns the lineage rows written. Idempotent (Delta txn per batch), so calling it twice is
+    harmless; ``already`` (updated in place) skips batches this process has ingested.
+    """
+    done = already if already is not None else set()
+    key = f"{options.job}/{run_id}"
+    out = []
+    options.ledger.ensure_tables(spark)
+    for batch_id in journal.committed_batches(options.ledger.journal, key):
+        if batch_id in done:
+            continue
+        summary = journal.read_commit(options.ledger.journal, key, batch_id) or {}
+        started = summary.get("committed_at")
+        lineage = options.ledger.ingest(
+            spark,
+            job=options.job,
+            run_id=run_id,
+            batch_id=batch_id,
+            summary=summary,
+            front_door="datasource",
+            source=options.source_name,
+            started_at=datetime.fromisoformat(started) if started else datetime.now(timezone.utc),
+            dry_run=options.dry_run,
+        )
+        journal.prune_before(options.ledger.journal, key, batch_id)
+        done.add(batch_id)
+        out.append(lineage)
+    return out

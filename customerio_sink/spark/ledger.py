@@ -1,0 +1,318 @@
+"""The ledger: acknowledgements, dead letters, the retry queue, lineage and the request log, as
+Delta tables created on first use from the schemas below.
+
+Every write of one micro-batch is idempotent per ``(job, run, batch_id)``: it carries Delta's
+``txnAppId``/``txnVersion`` writer options, so a replayed batch (the checkpoint had not recorded
+its commit) writes nothing twice. ``run`` is the streaming query id, which is kept in the
+checkpoint and changes when a checkpoint is reset — so a reset job, whose batch ids start again
+at 0, is not mistaken for a replay.
+
+The rows come from the delivery journal (:mod:`customerio_sink.journal`), which the sending tasks
+wrote as they went; :meth:`Ledger.ingest` turns one batch's journal into table rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from customerio_sink import journal
+from customerio_sink.__version__ import __version__
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+__all__ = ["JOURNAL_SCHEMA", "TABLES", "Ledger"]
+
+TABLES: dict[str, str] = {
+    "acks": (
+        "job STRING, run_id STRING, batch_id BIGINT, message_id STRING, call_type STRING, "
+        "event STRING, source_key STRING, commit_version BIGINT, http_status INT, attempts INT, "
+        "request_bytes BIGINT, latency_ms DOUBLE, sent_at TIMESTAMP"
+    ),
+    "dead_letters": (
+        "job STRING, run_id STRING, batch_id BIGINT, message_id STRING, call_type STRING, "
+        "event STRING, source_key STRING, commit_version BIGINT, payload STRING, "
+        "error_class STRING, error_message STRING, http_status INT, failed_at TIMESTAMP, "
+        "replayed_at TIMESTAMP, replay_status STRING"
+    ),
+    "retry_queue": (
+        "job STRING, run_id STRING, batch_id BIGINT, message_id STRING, call_type STRING, "
+        "event STRING, source_key STRING, commit_version BIGINT, payload STRING, reason STRING, "
+        "error_class STRING, parked_at TIMESTAMP, drained_at TIMESTAMP, drain_status STRING, "
+        "drain_attempts INT"
+    ),
+    "lineage": (
+        "job STRING, run_id STRING, batch_id BIGINT, front_door STRING, source STRING, "
+        "min_commit_version BIGINT, max_commit_version BIGINT, rows_in BIGINT, acked BIGINT, "
+        "dead_lettered BIGINT, parked BIGINT, skipped BIGINT, skipped_by_reason MAP<STRING,BIGINT>, "
+        "already_final BIGINT, requests BIGINT, request_bytes BIGINT, in_trigger_window BIGINT, "
+        "dry_run BOOLEAN, started_at TIMESTAMP, finished_at TIMESTAMP, sink_version STRING"
+    ),
+    "requests": (
+        "job STRING, run_id STRING, batch_id BIGINT, endpoint STRING, status INT, attempts INT, "
+        "latency_ms DOUBLE, request_bytes BIGINT, message_count INT, error_class STRING, "
+        "started_at TIMESTAMP"
+    ),
+}
+
+#: One journal line (see :mod:`customerio_sink.journal`); every field optional.
+JOURNAL_SCHEMA = (
+    "outcome STRING, ids ARRAY<STRING>, keys ARRAY<STRING>, types ARRAY<STRING>, "
+    "events ARRAY<STRING>, versions ARRAY<BIGINT>, payloads ARRAY<STRING>, reasons ARRAY<STRING>, "
+    "status INT, attempts INT, latency_ms DOUBLE, request_bytes BIGINT, at STRING, "
+    "error_class STRING, endpoint STRING, message_count INT, started_at STRING"
+)
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """Where the ledger tables live: a directory (``path``) or a catalog schema (``schema``).
+
+    ``journal_dir`` must be reachable with plain file I/O from the driver and every executor
+    (default: ``<path>/_journal``; required with ``schema``, e.g. a ``/Volumes/...`` path).
+    """
+
+    path: str | None = None
+    schema: str | None = None
+    journal_dir: str | None = None
+    prefix: str = ""
+
+    def __post_init__(self) -> None:
+        from customerio_sink.errors import ConfigError
+
+        if bool(self.path) == bool(self.schema):
+            raise ConfigError("ledger: give exactly one of path (a directory) or schema")
+        if self.schema and not self.journal_dir:
+            raise ConfigError(
+                "ledger: with a catalog schema, also give journal_dir (a path every executor "
+                "can write with plain file I/O, e.g. a /Volumes/... directory)"
+            )
+
+    @property
+    def journal(self) -> str:
+        return self.journal_dir or f"{self.path}/_journal"
+
+    def table(self, name: str) -> str:
+        """A name usable in SQL and ``spark.table``/``DataFrameWriter``."""
+        if self.schema:
+            return f"{self.schema}.{self.prefix}{name}"
+        return f"delta.`{self.path}/{self.prefix}{name}`"
+
+    def ensure_tables(self, spark: SparkSession) -> None:
+        """Create every ledger table that does not exist yet (safe to call every batch)."""
+        for name, ddl in TABLES.items():
+            spark.sql(f"CREATE TABLE IF NOT EXISTS {self.table(name)} ({ddl}) USING delta")
+
+    def read(self, spark: SparkSession, name: str) -> DataFrame:
+        return (
+            spark.table(self.table(name))
+            if self.schema
+            else spark.read.format("delta").load(f"{self.path}/{self.prefix}{name}")
+        )
+
+    def _append(self, df: DataFrame, name: str, app_id: str, version: int) -> None:
+        writer = (
+            df.write.format("delta")
+            .mode("append")
+            .option("txnAppId", f"{app_id}:{name}")
+            .option("txnVersion", version)
+        )
+        if self.schema:
+            writer.saveAsTable(self.table(name))
+        else:
+            writer.save(f"{self.path}/{self.prefix}{name}")
+
+    # -- ingestion ---------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        spark: SparkSession,
+        *,
+        job: str,
+        run_id: str,
+        batch_id: int,
+        summary: dict[str, Any],
+        front_door: str,
+        source: str,
+        started_at: datetime,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Write one batch's journal into the ledger tables and its lineage row; return lineage.
+
+        Idempotent: every table write carries ``txnAppId=<job>:<run>:<table>`` and
+        ``txnVersion=batch_id``. Counts of final outcomes come from the journal (distinct
+        message ids across every attempt of the batch), so a replay that skipped what an earlier
+        attempt sent still adds up.
+        """
+        from pyspark.sql import functions as F
+
+        app_id = f"{job}:{run_id}"
+        directory = journal.batch_dir(self.journal, f"{job}/{run_id}", batch_id)
+        files = sorted(str(p) for p in directory.glob("part-*.jsonl")) if directory.is_dir() else []
+        counts = {journal.ACKED: 0, journal.DEAD: 0, journal.PARKED: 0}
+        requests = 0
+        versions: tuple[Any, Any] = (None, None)
+        if files and not dry_run:
+            raw = spark.read.schema(JOURNAL_SCHEMA).json(files)
+            base = (
+                F.lit(job).alias("job"),
+                F.lit(run_id).alias("run_id"),
+                F.lit(batch_id).cast("bigint").alias("batch_id"),
+            )
+            per_msg = (
+                raw.where(F.col("outcome").isin(*journal.FINAL_OUTCOMES))
+                .select(
+                    "*",
+                    F.posexplode(F.arrays_zip("ids", "keys", "types", "events", "versions")).alias(
+                        "pos", "m"
+                    ),
+                )
+                .select(
+                    *base,
+                    "outcome",
+                    F.col("m.ids").alias("message_id"),
+                    F.col("m.types").alias("call_type"),
+                    F.col("m.events").alias("event"),
+                    F.col("m.keys").alias("source_key"),
+                    F.col("m.versions").alias("commit_version"),
+                    F.element_at("payloads", F.col("pos") + 1).alias("payload"),
+                    F.coalesce(
+                        F.element_at("reasons", F.col("pos") + 1), F.col("error_class")
+                    ).alias("reason"),
+                    "status",
+                    "attempts",
+                    "request_bytes",
+                    "latency_ms",
+                    F.to_timestamp("at").alias("at"),
+                    "error_class",
+                )
+                .dropDuplicates(["message_id"])
+            ).cache()
+            try:
+                for outcome, n in per_msg.groupBy("outcome").count().collect():
+                    counts[outcome] = n
+                stats = per_msg.agg(F.min("commit_version"), F.max("commit_version")).first()
+                versions = (stats[0], stats[1]) if stats else (None, None)
+                self._append(
+                    per_msg.where("outcome = 'acked'").select(
+                        "job",
+                        "run_id",
+                        "batch_id",
+                        "message_id",
+                        "call_type",
+                        "event",
+                        "source_key",
+                        "commit_version",
+                        F.col("status").alias("http_status"),
+                        "attempts",
+                        "request_bytes",
+                        "latency_ms",
+                        F.col("at").alias("sent_at"),
+                    ),
+                    "acks",
+                    app_id,
+                    batch_id,
+                )
+                self._append(
+                    per_msg.where("outcome = 'dead'").select(
+                        "job",
+                        "run_id",
+                        "batch_id",
+                        "message_id",
+                        "call_type",
+                        "event",
+                        "source_key",
+                        "commit_version",
+                        "payload",
+                        "error_class",
+                        F.col("reason").alias("error_message"),
+                        F.col("status").alias("http_status"),
+                        F.col("at").alias("failed_at"),
+                        F.lit(None).cast("timestamp").alias("replayed_at"),
+                        F.lit(None).cast("string").alias("replay_status"),
+                    ),
+                    "dead_letters",
+                    app_id,
+                    batch_id,
+                )
+                self._append(
+                    per_msg.where("outcome = 'parked'").select(
+                        "job",
+                        "run_id",
+                        "batch_id",
+                        "message_id",
+                        "call_type",
+                        "event",
+                        "source_key",
+                        "commit_version",
+                        "payload",
+                        "reason",
+                        "error_class",
+                        F.col("at").alias("parked_at"),
+                        F.lit(None).cast("timestamp").alias("drained_at"),
+                        F.lit(None).cast("string").alias("drain_status"),
+                        F.lit(0).alias("drain_attempts"),
+                    ),
+                    "retry_queue",
+                    app_id,
+                    batch_id,
+                )
+            finally:
+                per_msg.unpersist()
+            req = (
+                raw.where("outcome = 'request'")
+                .select(
+                    *base,
+                    "endpoint",
+                    "status",
+                    "attempts",
+                    "latency_ms",
+                    "request_bytes",
+                    "message_count",
+                    "error_class",
+                    F.to_timestamp("started_at").alias("started_at"),
+                )
+                .cache()
+            )
+            requests = req.count()
+            self._append(req, "requests", app_id, batch_id)
+            req.unpersist()
+        elif dry_run:
+            counts = {
+                journal.ACKED: 0,
+                journal.DEAD: int(summary.get("dead", 0)),
+                journal.PARKED: int(summary.get("parked", 0)),
+            }
+            requests = int(summary.get("requests", 0))
+        skipped_by_reason = {k: int(v) for k, v in summary.get("skipped", {}).items()}
+        if dry_run:
+            skipped_by_reason["dry_run_would_send"] = int(summary.get("would_send", 0))
+        lineage = {
+            "job": job,
+            "run_id": run_id,
+            "batch_id": batch_id,
+            "front_door": front_door,
+            "source": source,
+            "min_commit_version": versions[0],
+            "max_commit_version": versions[1],
+            "rows_in": int(summary.get("rows_in", 0)),
+            "acked": counts[journal.ACKED],
+            "dead_lettered": counts[journal.DEAD],
+            "parked": counts[journal.PARKED],
+            "skipped": sum(skipped_by_reason.values()),
+            "skipped_by_reason": skipped_by_reason,
+            "already_final": int(summary.get("already_final", 0)),
+            "requests": requests if not dry_run else int(summary.get("requests", 0)),
+            "request_bytes": int(summary.get("request_bytes", 0)),
+            "in_trigger_window": int(summary.get("in_window", 0)),
+            "dry_run": dry_run,
+            "started_at": started_at,
+            "finished_at": datetime.now(timezone.utc),
+            "sink_version": __version__,
+        }
+        self._append(
+            spark.createDataFrame([lineage], TABLES["lineage"]), "lineage", app_id, batch_id
+        )
+        return lineage

@@ -1,0 +1,703 @@
+"""Declared mapping from source rows to Customer.io messages, built as Spark expressions.
+
+The message JSON, the deterministic ``messageId`` and the validation of each row are computed in
+the JVM (``to_json``, ``sha1``, ``octet_length``…) so the Python side only packs bytes and posts
+them. :func:`to_messages` returns the engine's input columns (see
+:data:`customerio_sink.engine.INPUT_COLUMNS`) and works on streaming and batch DataFrames alike.
+
+Two source kinds:
+
+* ``queue`` — an append-only table: one row, one call of the declared type.
+* ``cdf`` — the change data feed of an entity table: inserts and post-images become the upsert
+  call (identify for people, group for objects and relationships, ``Device Created or Updated``
+  for devices); deletes become the semantic delete event; pre-images are carried only so the
+  engine can skip updates that did not change the mapped columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
+
+__all__ = ["MessageMapping", "to_messages"]
+
+CALLS = ("identify", "track", "page", "screen", "group", "alias")
+ENTITIES = ("person", "object", "relationship", "device")
+MAX_MESSAGE_BYTES = 32768
+MAX_ID_BYTES = 150
+MAX_EVENT_BYTES = 100
+MAX_ATTR_VALUE_BYTES = 1000
+MAX_ATTR_NAME_BYTES = 150
+MAX_ATTRIBUTES = 300
+TRIGGER_WINDOW_HOURS = 72
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# Crockford base-32 (ULID alphabet) as a translation of conv()'s base-32 digits 0-9A-V.
+_CONV32 = "0123456789ABCDEFGHIJKLMNOPQRSTUV"
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_TS_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"
+
+
+@dataclass(frozen=True)
+class MessageMapping:
+    """Which columns become which parts of a Customer.io call. All names are source columns.
+
+    Attributes:
+        source: ``"queue"`` (append-only rows) or ``"cdf"`` (a change data feed).
+        call: for ``queue`` sources, the call type (identify, track, page, screen, group, alias).
+        entity: for ``cdf`` sources, what the table holds: person, object, relationship, device.
+        user_id / anonymous_id / group_id / previous_id: id columns.
+        object_type_id: constant object type for objects and relationships (default "1").
+        key: the column whose value identifies the source entity/row (default: the id column).
+        traits / properties: columns copied into ``traits`` / ``properties`` (same names), or
+            a mapping of output name → column.
+        traits_json / properties_json: a column holding a JSON object string used as-is.
+        event / event_column: constant event name, or the column holding it.
+        name_column: page/screen name column.
+        timestamp: event-time column (timestamp, or an ISO-8601 string). ``cdf`` sources fall
+            back to the change's commit timestamp.
+        email: the trait checked as an email address (when present).
+        device_token / device_platform: columns for device tables.
+        context_json: a column holding a JSON object used as the call's ``context``.
+        row_id: for ``queue`` sources, a column that identifies the row (an event id); it feeds
+            the deterministic messageId. Default: a hash of the whole row.
+    """
+
+    source: str = "queue"
+    call: str = "track"
+    entity: str = "person"
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    group_id: str | None = None
+    previous_id: str | None = None
+    object_type_id: str = "1"
+    key: str | None = None
+    traits: tuple[str, ...] | dict[str, str] = ()
+    traits_json: str | None = None
+    properties: tuple[str, ...] | dict[str, str] = ()
+    properties_json: str | None = None
+    event: str | None = None
+    event_column: str | None = None
+    name_column: str | None = None
+    timestamp: str | None = None
+    email: str = "email"
+    device_token: str | None = None
+    device_platform: str | None = None
+    context_json: str | None = None
+    row_id: str | None = None
+
+    def __post_init__(self) -> None:
+        from customerio_sink.errors import ConfigError
+
+        if self.source not in ("queue", "cdf"):
+            raise ConfigError(f"mapping.source must be 'queue' or 'cdf', got {self.source!r}")
+        if self.source == "queue" and self.call not in CALLS:
+            raise ConfigError(f"mapping.call must be one of {CALLS}, got {self.call!r}")
+        if self.source == "cdf" and self.entity not in ENTITIES:
+            raise ConfigError(f"mapping.entity must be one of {ENTITIES}, got {self.entity!r}")
+        if self.source == "cdf" and self.key_column is None:
+            raise ConfigError("a cdf mapping needs a key column (key, user_id or group_id)")
+        if (
+            self.call == "track"
+            and self.source == "queue"
+            and not (self.event or self.event_column)
+        ):
+            raise ConfigError("a track mapping needs event (constant) or event_column")
+        if self.traits and self.traits_json:
+            raise ConfigError("give traits columns or traits_json, not both")
+        if self.properties and self.properties_json:
+            raise ConfigError("give properties columns or properties_json, not both")
+
+    @property
+    def key_column(self) -> str | None:
+        if self.key:
+            return self.key
+        if self.source == "cdf" and self.entity == "object":
+            return self.group_id
+        if (
+            self.source == "cdf"
+            and self.entity == "relationship"
+            and self.user_id
+            and self.group_id
+        ):
+            return None  # composite: handled by _key_expr
+        if self.source == "cdf" and self.entity == "device":
+            return self.device_token
+        return self.user_id or self.anonymous_id or self.group_id
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (for job options and the Data Source ``mapping`` option)."""
+        out = {k: v for k, v in self.__dict__.items() if v not in (None, (), {})}
+        for name in ("traits", "properties"):
+            if isinstance(out.get(name), tuple):
+                out[name] = list(out[name])
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MessageMapping:
+        data = dict(data)
+        for name in ("traits", "properties"):
+            if isinstance(data.get(name), list):
+                data[name] = tuple(data[name])
+        return cls(**data)
+
+
+# -- expression helpers ---------------------------------------------------------------------
+
+
+def _F() -> Any:
+    from pyspark.sql import functions
+
+    return functions
+
+
+def _obj(entries: list[tuple[str, Column]]) -> Column:
+    """A struct whose ``to_json`` is a JSON object; null fields are left out of the JSON."""
+    F = _F()
+    return F.struct(*[col.alias(name) for name, col in entries])
+
+
+def _columns(spec: tuple[str, ...] | dict[str, str]) -> list[tuple[str, str]]:
+    if isinstance(spec, dict):
+        return list(spec.items())
+    return [(c, c) for c in spec]
+
+
+def _splice(base_json: Column, name: str, raw_json: Column) -> Column:
+    """Append ``"name": <raw JSON>`` to a JSON object string, keeping the raw JSON as written."""
+    F = _F()
+    opened = F.regexp_replace(base_json, r"\}$", "")
+    sep = F.when(base_json == F.lit("{}"), F.lit("")).otherwise(F.lit(","))
+    spliced = F.concat(opened, sep, F.lit(f'"{name}":'), F.trim(raw_json), F.lit("}"))
+    return F.when(raw_json.isNull(), base_json).otherwise(spliced)
+
+
+def _message_id(job: str, parts: list[Column], time_col: Column) -> Column:
+    """ULID-shaped deterministic id: 48-bit time (ms) + 80 bits of sha1 over the parts.
+
+    Same algorithm as :func:`customerio_sink.message_id.message_id` (a test keeps them equal):
+    sha1 of ``job`` and the parts joined by U+001F (null → U+0000), first 80 bits.
+    """
+    F = _F()
+    joined = F.concat_ws(
+        "\u001f", F.lit(job), *[F.coalesce(p.cast("string"), F.lit("\u0000")) for p in parts]
+    )
+    digest = F.sha1(F.encode(joined, "UTF-8"))
+    millis = F.coalesce(F.unix_millis(time_col), F.lit(0)).cast("string")
+
+    def b32(col: Column, width: int) -> Column:
+        return F.translate(F.lpad(F.upper(col), width, "0"), _CONV32, _CROCKFORD)
+
+    return F.concat(
+        b32(F.conv(millis, 10, 32), 10),
+        b32(F.conv(F.substring(digest, 1, 10), 16, 32), 8),
+        b32(F.conv(F.substring(digest, 11, 10), 16, 32), 8),
+    )
+
+
+# -- the mapping ----------------------------------------------------------------------------
+
+
+class _Builder:
+    """Builds the message columns for one mapping over one DataFrame."""
+
+    def __init__(self, df: DataFrame, m: MessageMapping, job: str, backfill: bool) -> None:
+        self.F = _F()
+        self.df = df
+        self.m = m
+        self.job = job
+        self.backfill = backfill
+        self.types = {f.name: f.dataType.simpleString() for f in df.schema.fields}
+        missing = [c for c in self._referenced() if c not in self.types]
+        if missing:
+            from customerio_sink.errors import ConfigError
+
+            raise ConfigError(
+                f"mapping names columns the source does not have: {', '.join(missing)} "
+                f"(source columns: {', '.join(sorted(self.types))})"
+            )
+        self.is_cdf = m.source == "cdf"
+
+    def _referenced(self) -> list[str]:
+        m = self.m
+        names = [
+            m.user_id,
+            m.anonymous_id,
+            m.group_id,
+            m.previous_id,
+            m.key,
+            m.traits_json,
+            m.properties_json,
+            m.event_column,
+            m.name_column,
+            m.timestamp,
+            m.device_token,
+            m.device_platform,
+            m.context_json,
+            m.row_id,
+        ]
+        names += [c for _, c in _columns(m.traits)] + [c for _, c in _columns(m.properties)]
+        return [n for n in names if n]
+
+    def col(self, name: str | None) -> Column:
+        F = self.F
+        return F.col(f"`{name}`") if name else F.lit(None)
+
+    def id_col(self, name: str | None) -> Column:
+        F = self.F
+        if not name:
+            return F.lit(None).cast("string")
+        value = F.trim(self.col(name).cast("string"))
+        return F.when(value == "", F.lit(None)).otherwise(value)
+
+    # -- pieces --
+    def timestamp(self) -> tuple[Column, Column]:
+        """(timestamp column, error column) — error set when the row has no usable time."""
+        F, m = self.F, self.m
+        fallback = F.col("_commit_timestamp") if self.is_cdf else F.current_timestamp()
+        if not m.timestamp:
+            if self.backfill and not self.is_cdf:
+                err = F.lit(
+                    "timestamp: no timestamp column declared (rule: a backfill sends each "
+                    "row's original time)"
+                )
+                return F.lit(None).cast("timestamp"), err
+            return fallback, F.lit(None).cast("string")
+        raw = self.col(m.timestamp)
+        kind = self.types[m.timestamp]
+        if kind in ("timestamp", "timestamp_ntz", "date"):
+            ts = raw.cast("timestamp")
+            unparsable = F.lit(False)
+        else:
+            ts = F.coalesce(
+                F.try_to_timestamp(raw.cast("string")),
+                F.try_to_timestamp(raw.cast("string"), F.lit("yyyy-MM-dd'T'HH:mm:ss.SSSXXX")),
+            )
+            unparsable = raw.isNotNull() & ts.isNull()
+        missing_msg = (
+            "timestamp: missing (rule: a backfill sends each row's original time; without one "
+            "Customer.io would stamp it 'now' and could trigger campaigns)"
+        )
+        err = F.when(
+            unparsable,
+            F.concat(
+                F.lit(f"{m.timestamp}: '"),
+                F.substring(raw.cast("string"), 1, 40),
+                F.lit("' is not an ISO-8601 date-time (rule: timestamps must parse)"),
+            ),
+        )
+        if self.backfill:
+            err = err.when(raw.isNull(), F.lit(missing_msg))
+            return ts, err
+        return F.coalesce(ts, fallback), err
+
+    def fields(self, spec: tuple[str, ...] | dict[str, str]) -> list[tuple[str, Column]]:
+        return [(out, self.col(src)) for out, src in _columns(spec)]
+
+    def with_json(
+        self, entries: list[tuple[str, Column]], raw: list[tuple[str, str | None]]
+    ) -> Column:
+        F = self.F
+        out = F.to_json(_obj(entries))
+        for name, column in raw:
+            if column:
+                out = _splice(out, name, self.col(column))
+        return out
+
+    def object_type(self) -> Column:
+        return self.F.lit(str(self.m.object_type_id))
+
+    # -- validation --
+    def attribute_errors(self, field_name: str) -> list[tuple[Column, Column]]:
+        """Checks on the attribute values of traits (identify/group)."""
+        F, m = self.F, self.m
+        checks: list[tuple[Column, Column]] = []
+        for out, src in _columns(m.traits):
+            kind = self.types[src]
+            text = self.col(src).cast("string") if "<" not in kind else F.to_json(self.col(src))
+            size = F.octet_length(text)
+            checks.append(
+                (
+                    size > MAX_ATTR_VALUE_BYTES,
+                    F.concat(
+                        F.lit(f"{field_name}.{out}: "),
+                        size.cast("string"),
+                        F.lit(
+                            f" bytes, over the {MAX_ATTR_VALUE_BYTES}-byte attribute value limit"
+                        ),
+                    ),
+                )
+            )
+            if out == m.email:
+                checks.append(
+                    (
+                        self.col(src).isNotNull() & ~text.rlike(EMAIL_PATTERN),
+                        F.lit(
+                            f"{field_name}.{out}: not a valid email address (rule: name@domain.tld)"
+                        ),
+                    )
+                )
+        if m.traits_json:
+            raw = self.col(m.traits_json)
+            parsed = F.from_json(raw, "map<string,string>")
+            too_big = F.map_keys(
+                F.map_filter(parsed, lambda k, v: F.octet_length(v) > MAX_ATTR_VALUE_BYTES)
+            )
+            long_names = F.filter(
+                F.map_keys(parsed), lambda k: F.octet_length(k) > MAX_ATTR_NAME_BYTES
+            )
+            email = F.get_json_object(raw, f"$.{m.email}")
+            checks += [
+                (
+                    raw.isNotNull() & parsed.isNull(),
+                    F.lit(
+                        f"{m.traits_json}: malformed JSON or not a JSON object (rule: traits must be a JSON object)"
+                    ),
+                ),
+                (
+                    F.size(parsed) > MAX_ATTRIBUTES,
+                    F.concat(
+                        F.lit(f"{field_name}: "),
+                        F.size(parsed).cast("string"),
+                        F.lit(f" attributes, over the {MAX_ATTRIBUTES}-attribute limit"),
+                    ),
+                ),
+                (
+                    F.size(too_big) > 0,
+                    F.concat(
+                        F.lit(f"{field_name}."),
+                        F.element_at(too_big, 1),
+                        F.lit(f": over the {MAX_ATTR_VALUE_BYTES}-byte attribute value limit"),
+                    ),
+                ),
+                (
+                    F.size(long_names) > 0,
+                    F.lit(f"{field_name}: an attribute name is over {MAX_ATTR_NAME_BYTES} bytes"),
+                ),
+                (
+                    email.isNotNull() & ~email.rlike(EMAIL_PATTERN),
+                    F.lit(
+                        f"{field_name}.{m.email}: not a valid email address (rule: name@domain.tld)"
+                    ),
+                ),
+            ]
+        return checks
+
+    def json_errors(self, column: str | None, field_name: str) -> list[tuple[Column, Column]]:
+        F = self.F
+        if not column:
+            return []
+        raw = self.col(column)
+        parsed = F.from_json(raw, "map<string,string>")
+        return [
+            (
+                raw.isNotNull() & parsed.isNull(),
+                F.lit(
+                    f"{column}: malformed JSON or not a JSON object (rule: {field_name} must be a JSON object)"
+                ),
+            )
+        ]
+
+    @staticmethod
+    def id_errors(
+        name: str, value: Column, required: bool, rule: str
+    ) -> list[tuple[Column, Column]]:
+        F = _F()
+        checks: list[tuple[Column, Column]] = []
+        if required:
+            checks.append((value.isNull(), F.lit(f"{name}: missing or empty (rule: {rule})")))
+        size = F.octet_length(value)
+        checks.append(
+            (
+                size > MAX_ID_BYTES,
+                F.concat(
+                    F.lit(f"{name}: "),
+                    size.cast("string"),
+                    F.lit(f" bytes, over the {MAX_ID_BYTES}-byte id limit"),
+                ),
+            )
+        )
+        return checks
+
+
+def _first_error(checks: list[tuple[Column, Column]]) -> Column:
+    F = _F()
+    out: Any = None
+    for cond, message in checks:
+        out = F.when(cond, message) if out is None else out.when(cond, message)
+    return out if out is not None else F.lit(None).cast("string")
+
+
+def to_messages(
+    df: DataFrame,
+    mapping: MessageMapping,
+    *,
+    job: str,
+    backfill: bool = False,
+    hold_recent: bool = False,
+) -> DataFrame:
+    """Map source rows to the engine's input columns (one output row per input row).
+
+    ``backfill`` makes a missing or unparsable timestamp an error (dead letter) instead of
+    falling back to the commit time / now. ``hold_recent`` flags rows whose timestamp falls in
+    Customer.io's 72-hour campaign-trigger window so the engine parks them instead of sending.
+    Works on streaming DataFrames (no aggregation, no window).
+    """
+    F = _F()
+    b = _Builder(df, mapping, job, backfill)
+    m = mapping
+    ts, ts_error = b.timestamp()
+    ts_text = F.date_format(ts, _TS_FORMAT)
+    change = F.col("_change_type") if b.is_cdf else F.lit("append")
+    version = F.col("_commit_version").cast("long") if b.is_cdf else F.lit(None).cast("long")
+    is_delete = change == F.lit("delete")
+
+    uid = b.id_col(m.user_id)
+    anon = b.id_col(m.anonymous_id)
+    gid = b.id_col(m.group_id)
+
+    if m.key_column:
+        key = b.id_col(m.key_column)
+    else:
+        key = F.concat_ws(":", uid, gid)
+    if b.is_cdf:
+        mid_parts = [key, version, change]
+    else:
+        row_ident = (
+            b.col(m.row_id).cast("string")
+            if m.row_id
+            else F.sha1(F.to_json(F.struct(*[b.col(c) for c in df.columns])))
+        )
+        mid_parts = [F.lit(m.call), key, row_ident]
+    mid = _message_id(job, mid_parts, ts)
+
+    traits_entries = b.fields(m.traits)
+    props_entries = b.fields(m.properties)
+    common = [("messageId", mid), ("timestamp", ts_text)]
+    checks: list[tuple[Column, Column]] = []
+    need_id_rule = "each call needs userId or anonymousId"
+    ident = F.coalesce(uid, anon)
+    hash_source: Column = F.lit(None).cast("string")
+
+    if b.is_cdf:
+        traits_obj = _obj(traits_entries)
+        hash_source = F.to_json(traits_obj) if not m.traits_json else F.trim(b.col(m.traits_json))
+        if m.entity == "person":
+            upsert_type, upsert = (
+                F.lit("identify"),
+                b.with_json(
+                    [
+                        ("type", F.lit("identify")),
+                        *common,
+                        ("userId", uid),
+                        ("anonymousId", anon),
+                        ("traits", traits_obj) if not m.traits_json else ("traits", F.lit(None)),
+                    ],
+                    [("traits", m.traits_json)],
+                ),
+            )
+            delete = b.with_json(
+                [
+                    ("type", F.lit("track")),
+                    *common,
+                    ("userId", uid),
+                    ("event", F.lit("User Deleted")),
+                ],
+                [],
+            )
+            event = F.when(is_delete, F.lit("User Deleted"))
+            checks += b.id_errors("userId", uid, True, "a person change needs its userId")
+            checks += b.attribute_errors("traits")
+        elif m.entity == "object":
+            anon_obj = F.coalesce(
+                anon, F.concat(F.lit("object:"), b.object_type(), F.lit(":"), gid)
+            )
+            obj_traits = _obj([("objectTypeId", b.object_type()), *traits_entries])
+            hash_source = F.to_json(obj_traits)
+            upsert_type, upsert = (
+                F.lit("group"),
+                b.with_json(
+                    [
+                        ("type", F.lit("group")),
+                        *common,
+                        ("anonymousId", anon_obj),
+                        ("userId", uid),
+                        ("groupId", gid),
+                        ("traits", obj_traits),
+                    ],
+                    [],
+                ),
+            )
+            delete = b.with_json(
+                [
+                    ("type", F.lit("track")),
+                    *common,
+                    ("anonymousId", anon_obj),
+                    ("event", F.lit("Object Deleted")),
+                    (
+                        "properties",
+                        _obj([("objectId", gid), ("objectTypeId", b.object_type().cast("int"))]),
+                    ),
+                ],
+                [],
+            )
+            event = F.when(is_delete, F.lit("Object Deleted"))
+            checks += b.id_errors("groupId", gid, True, "an object change needs its object id")
+            checks += b.attribute_errors("traits")
+        elif m.entity == "relationship":
+            rel = _obj(
+                [
+                    ("objectTypeId", b.object_type()),
+                    ("relationshipAttributes", _obj(traits_entries)),
+                ]
+            )
+            hash_source = F.to_json(rel)
+            upsert_type, upsert = (
+                F.lit("group"),
+                b.with_json(
+                    [
+                        ("type", F.lit("group")),
+                        *common,
+                        ("userId", uid),
+                        ("groupId", gid),
+                        ("traits", rel),
+                    ],
+                    [],
+                ),
+            )
+            delete = b.with_json(
+                [
+                    ("type", F.lit("track")),
+                    *common,
+                    ("userId", uid),
+                    ("event", F.lit("Relationship Deleted")),
+                    (
+                        "properties",
+                        _obj([("objectId", gid), ("objectTypeId", b.object_type().cast("int"))]),
+                    ),
+                ],
+                [],
+            )
+            event = F.when(is_delete, F.lit("Relationship Deleted"))
+            checks += b.id_errors("userId", uid, True, "a relationship needs its person")
+            checks += b.id_errors("groupId", gid, True, "a relationship needs its object")
+        else:  # device
+            token = b.id_col(m.device_token)
+            platform = b.col(m.device_platform).cast("string") if m.device_platform else F.lit(None)
+            device = _obj([("token", token), ("type", platform)])
+            hash_source = F.to_json(_obj([("device", device), ("p", _obj(traits_entries))]))
+            upsert_type = F.lit("track")
+            upsert = b.with_json(
+                [
+                    ("type", F.lit("track")),
+                    *common,
+                    ("userId", uid),
+                    ("event", F.lit("Device Created or Updated")),
+                    ("context", _obj([("device", device)])),
+                    ("properties", _obj(traits_entries)),
+                ],
+                [],
+            )
+            delete = b.with_json(
+                [
+                    ("type", F.lit("track")),
+                    *common,
+                    ("userId", uid),
+                    ("event", F.lit("Device Deleted")),
+                    ("context", _obj([("device", _obj([("token", token)]))])),
+                ],
+                [],
+            )
+            event = F.when(is_delete, F.lit("Device Deleted")).otherwise(
+                F.lit("Device Created or Updated")
+            )
+            checks += b.id_errors("userId", uid, True, "a device belongs to a person")
+            checks += b.id_errors("context.device.token", token, True, "a device needs its token")
+        msg_type = F.when(is_delete, F.lit("track")).otherwise(upsert_type)
+        payload = F.when(is_delete, delete).otherwise(upsert)
+    else:
+        call = m.call
+        event = F.lit(None).cast("string")
+        raw: list[tuple[str, str | None]] = [("context", m.context_json)]
+        if call == "identify":
+            entries = [("userId", uid), ("anonymousId", anon)]
+            entries += [("traits", _obj(traits_entries))] if not m.traits_json else []
+            raw.append(("traits", m.traits_json))
+            checks += b.id_errors("userId", ident, True, need_id_rule)
+            checks += b.attribute_errors("traits")
+        elif call == "track":
+            event = F.lit(m.event) if m.event else b.col(m.event_column).cast("string")
+            entries = [("userId", uid), ("anonymousId", anon), ("event", event)]
+            entries += [("properties", _obj(props_entries))] if not m.properties_json else []
+            raw.append(("properties", m.properties_json))
+            checks += b.id_errors("userId", ident, True, need_id_rule)
+            size = F.octet_length(event)
+            checks += [
+                (
+                    (event.isNull()) | (F.trim(event) == ""),
+                    F.lit("event: missing or empty (rule: a track call needs an event name)"),
+                ),
+                (
+                    size > MAX_EVENT_BYTES,
+                    F.concat(
+                        F.lit("event: "),
+                        size.cast("string"),
+                        F.lit(f" bytes, over the {MAX_EVENT_BYTES}-byte event name limit"),
+                    ),
+                ),
+            ]
+            checks += b.json_errors(m.properties_json, "properties")
+        elif call in ("page", "screen"):
+            entries = [("userId", uid), ("anonymousId", anon), ("name", b.col(m.name_column))]
+            entries += [("properties", _obj(props_entries))] if not m.properties_json else []
+            raw.append(("properties", m.properties_json))
+            checks += b.id_errors("userId", ident, True, need_id_rule)
+            checks += b.json_errors(m.properties_json, "properties")
+        elif call == "group":
+            entries = [
+                ("userId", uid),
+                ("anonymousId", anon),
+                ("groupId", gid),
+                ("traits", _obj([("objectTypeId", b.object_type()), *traits_entries])),
+            ]
+            checks += b.id_errors("groupId", gid, True, "a group call needs groupId")
+            checks += b.attribute_errors("traits")
+        else:  # alias
+            prev = b.id_col(m.previous_id)
+            entries = [("previousId", prev), ("userId", uid)]
+            checks += b.id_errors("previousId", prev, True, "alias needs previousId")
+            checks += b.id_errors("userId", uid, True, "alias needs userId")
+        checks += b.json_errors(m.context_json, "context")
+        msg_type = F.lit(call)
+        payload = b.with_json([("type", F.lit(call)), *common, *entries], raw)
+
+    checks.append((ts_error.isNotNull(), ts_error))
+    size = F.octet_length(payload)
+    checks.append(
+        (
+            size > MAX_MESSAGE_BYTES,
+            F.concat(
+                F.lit("message: "),
+                size.cast("string"),
+                F.lit(f" bytes, over the {MAX_MESSAGE_BYTES}-byte message limit"),
+            ),
+        )
+    )
+    in_window = F.coalesce(
+        ts >= F.current_timestamp() - F.expr(f"INTERVAL {TRIGGER_WINDOW_HOURS} HOURS"), F.lit(False)
+    )
+    return df.select(
+        key.alias("key"),
+        mid.alias("message_id"),
+        msg_type.alias("type"),
+        event.cast("string").alias("event"),
+        F.encode(payload, "UTF-8").alias("payload"),
+        _first_error(checks).alias("error"),
+        change.alias("change"),
+        version.alias("version"),
+        F.sha1(F.coalesce(hash_source, F.lit(""))).alias("hash"),
+        (in_window & F.lit(hold_recent)).alias("hold"),
+        in_window.alias("in_window"),
+    )

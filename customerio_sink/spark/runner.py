@@ -1,0 +1,192 @@
+"""Start, watch and stop a sync: the code behind the streaming jobs, the demo and the notebooks.
+
+:func:`read_source` opens a Delta table as a stream (its change feed, or its appends);
+:func:`run_sync` starts the query through either front door with the chosen trigger, prints one
+progress line per micro-batch, writes the Data Source's ledger rows as batches commit, and
+returns a :class:`SyncResult` with the totals once the query stops (available-now), or when
+``timeout_s`` passes / ``stop()`` is called (continuous triggers).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from customerio_sink.errors import ConfigError
+from customerio_sink.spark.options import SinkOptions
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+__all__ = ["SyncResult", "read_source", "run_sync", "trigger_kwargs"]
+
+TOTAL_FIELDS = (
+    "rows_in",
+    "acked",
+    "dead_lettered",
+    "parked",
+    "skipped",
+    "requests",
+    "request_bytes",
+    "in_trigger_window",
+    "already_final",
+)
+
+
+def trigger_kwargs(trigger: str) -> dict[str, Any]:
+    """``available-now`` → ``{"availableNow": True}``; ``"10 seconds"`` → processingTime."""
+    text = trigger.strip().lower()
+    if text in ("available-now", "availablenow", "available_now"):
+        return {"availableNow": True}
+    if re.fullmatch(r"\d+(\.\d+)?\s*(ms|milliseconds?|s|seconds?|minutes?|hours?)", text):
+        return {"processingTime": text}
+    raise ConfigError(
+        f"trigger: 'available-now' or an interval such as '10 seconds', got {trigger!r}"
+    )
+
+
+def read_source(
+    spark: SparkSession, source: str, *, kind: str, start: str = "backfill"
+) -> DataFrame:
+    """Open a Delta table (a name, or a path containing '/') as a stream.
+
+    ``kind="cdf"`` reads the change data feed. ``start`` says how a new query begins:
+    ``backfill`` (every current row arrives as an insert, then the changes), ``latest`` (only
+    changes committed from now on), or a version number. ``kind="queue"`` reads appends and
+    skips commits that rewrite files (e.g. purges of delivered rows).
+    """
+    reader = spark.readStream.format("delta")
+    if kind == "cdf":
+        reader = reader.option("readChangeFeed", "true")
+        if start == "latest":
+            reader = reader.option("startingVersion", "latest")
+        elif start != "backfill":
+            if not str(start).isdigit():
+                raise ConfigError(f"start: 'backfill', 'latest' or a version, got {start!r}")
+            reader = reader.option("startingVersion", int(start))
+    else:
+        reader = reader.option("skipChangeCommits", "true")
+    return reader.load(source) if "/" in source else reader.table(source)
+
+
+@dataclass
+class SyncResult:
+    """What a sync did: one lineage dict per micro-batch and their totals."""
+
+    job: str
+    query_id: str | None = None
+    batches: list[dict[str, Any]] = field(default_factory=list)
+    error: BaseException | None = None
+
+    @property
+    def totals(self) -> dict[str, int]:
+        return {name: sum(int(b.get(name) or 0) for b in self.batches) for name in TOTAL_FIELDS}
+
+    def summary_line(self) -> str:
+        t = self.totals
+        return (
+            f"{self.job}: {len(self.batches)} batches, {t['rows_in']} rows in, {t['acked']} acked, "
+            f"{t['dead_lettered']} dead-lettered, {t['parked']} parked, {t['skipped']} skipped, "
+            f"{t['requests']} requests ({t['request_bytes'] / 1e6:.1f} MB), "
+            f"{t['in_trigger_window']} inside the 72-hour window"
+        )
+
+
+def _progress_line(lineage: dict[str, Any]) -> str:
+    return (
+        f"[{lineage['job']}] batch {lineage['batch_id']}: {lineage['rows_in']} rows → "
+        f"{lineage['acked']} acked, {lineage['dead_lettered']} dead, {lineage['parked']} parked, "
+        f"{lineage['skipped']} skipped, {lineage['requests']} requests"
+        + (" (dry run)" if lineage.get("dry_run") else "")
+    )
+
+
+def run_sync(
+    spark: SparkSession,
+    options: SinkOptions,
+    source_df: DataFrame,
+    *,
+    checkpoint: str,
+    trigger: str = "available-now",
+    front_door: str = "foreachBatch",
+    timeout_s: float | None = None,
+    progress: Callable[[str], None] | None = print,
+    poll_s: float = 2.0,
+    stop_event: threading.Event | None = None,
+    on_start: Callable[[StreamingQuery], None] | None = None,
+) -> SyncResult:
+    """Run one sync until the query ends (available-now), ``timeout_s`` passes, or
+    ``stop_event`` is set; then stop it cleanly and return what happened.
+
+    Raises:
+        StreamingQueryException: the query failed (e.g. a change-feed batch whose transient
+            failures outlasted the retries); the result so far is on ``exc.sync_result``.
+    """
+    from customerio_sink.spark.writer import CustomerIOWriter
+
+    result = SyncResult(job=options.job)
+
+    def record(lineage: dict[str, Any]) -> None:
+        result.batches.append(lineage)
+        if progress:
+            progress(_progress_line(lineage))
+
+    writer = source_df.writeStream.queryName(options.job).option("checkpointLocation", checkpoint)
+    writer = writer.trigger(**trigger_kwargs(trigger))
+    ingested: set[int] = set()
+    if front_door == "foreachBatch":
+        query = writer.foreachBatch(CustomerIOWriter(options, progress=record)).start()
+    elif front_door == "datasource":
+        from customerio_sink.spark.datasource import ingest_committed, prepare, register
+
+        register(spark)
+        opts = options.to_options()
+        opts.setdefault(
+            "concurrency", str(options.concurrency or spark.sparkContext.defaultParallelism)
+        )
+        query = (
+            prepare(source_df, options)
+            .writeStream.queryName(options.job)
+            .option("checkpointLocation", checkpoint)
+            .trigger(**trigger_kwargs(trigger))
+            .format("customerio")
+            .options(**opts)
+            .start()
+        )
+    else:
+        raise ConfigError(f"front_door: 'foreachBatch' or 'datasource', got {front_door!r}")
+    result.query_id = str(query.id)
+    if on_start:
+        on_start(query)
+
+    def drain_ledger() -> None:
+        if front_door == "datasource":
+            for lineage in ingest_committed(spark, options, str(query.id), already=ingested):
+                record(lineage)
+
+    import time
+
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    try:
+        while query.isActive:
+            query.awaitTermination(poll_s)
+            drain_ledger()
+            if (deadline is not None and time.monotonic() >= deadline) or (
+                stop_event is not None and stop_event.is_set()
+            ):
+                query.stop()
+                break
+        query.awaitTermination()
+    except Exception as exc:
+        result.error = exc
+        drain_ledger()
+        exc.sync_result = result  # type: ignore[attr-defined]
+        raise
+    drain_ledger()
+    if progress:
+        progress(result.summary_line())
+    return result

@@ -1,0 +1,77 @@
+"""Fixtures for the sink tests: the emulator over HTTP, Delta tables and sink options."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from customerio_sink.emulator import Emulator
+from customerio_sink.secrets import SecretKey
+from customerio_sink.spark.ledger import Ledger
+from customerio_sink.spark.mapping import MessageMapping
+from customerio_sink.spark.options import SinkOptions
+
+KEY = "sink-test-key"
+
+PEOPLE = MessageMapping(
+    source="cdf", entity="person", user_id="id", traits=("email", "plan", "score")
+)
+EVENTS = MessageMapping(
+    source="queue",
+    call="track",
+    user_id="user_id",
+    event_column="event",
+    properties_json="properties",
+    timestamp="ts",
+    row_id="event_id",
+)
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator(keys=(KEY,)) as emu:
+        yield emu
+
+
+def sink_options(
+    tmp_path: Path, emu: Emulator, mapping: MessageMapping, job: str, **kw: Any
+) -> SinkOptions:
+    """Options for a test job: fast retries (tiny real delays), the emulator as endpoint."""
+    defaults: dict[str, Any] = {
+        "api_key": SecretKey(KEY),
+        "endpoint": emu.url,
+        "rate_requests": None,
+        "max_attempts": 8,
+        "base_delay_s": 0.01,
+        "max_delay_s": 0.2,
+        "retry_after_cap_s": 0.5,
+        "breaker_threshold": 1000,
+        "timeout_s": 10.0,
+    }
+    defaults.update(kw)
+    return SinkOptions(
+        job=job, mapping=mapping, ledger=Ledger(path=str(tmp_path / "ledger")), **defaults
+    )
+
+
+def create_people(spark: Any, path: str, n: int) -> None:
+    """A people table with change data feed on and ``n`` rows (one commit)."""
+    spark.sql(
+        f"CREATE TABLE delta.`{path}` (id STRING, email STRING, plan STRING, score INT) "
+        "USING delta TBLPROPERTIES (delta.enableChangeDataFeed = true)"
+    )
+    (
+        spark.range(n)
+        .selectExpr(
+            "concat('user-', id) AS id",
+            "concat('user', id, '@example.com') AS email",
+            "CASE WHEN id % 3 = 0 THEN 'pro' ELSE 'free' END AS plan",
+            "CAST(id % 100 AS INT) AS score",
+        )
+        .write.format("delta")
+        .mode("append")
+        .save(path)
+    )
