@@ -67,6 +67,7 @@ class SendSettings:
     rate_headroom: float = 0.95
     concurrency: int = 1
     max_body_bytes: int | None = None
+    max_batch_messages: int | None = None
     max_attempts: int = 6
     base_delay_s: float = 0.5
     max_delay_s: float = 30.0
@@ -239,8 +240,11 @@ class _Sender:
             ranges, tail = ranges[:-1], self.pending[ranges[-1][0] :]
         else:
             tail = []
+        cap = self.settings.max_batch_messages
         for start, end in ranges:
-            self._send(self.pending[start:end])
+            step = cap or (end - start)
+            for chunk_start in range(start, end, step):
+                self._send(self.pending[chunk_start : min(end, chunk_start + step)])
         self.pending = list(tail)
         self.pending_bytes = sum(len(r[PAYLOAD]) + 1 for r in tail)
 

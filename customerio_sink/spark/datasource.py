@@ -45,8 +45,12 @@ _CHUNK = 5000
 
 
 def register(spark: SparkSession) -> None:
-    """Register the ``customerio`` format with this session."""
-    spark.dataSource.register(CustomerIODataSource)
+    """Register the ``customerio`` format with this session (again is a no-op)."""
+    try:
+        spark.dataSource.register(CustomerIODataSource)
+    except Exception as exc:
+        if "DATA_SOURCE_ALREADY_EXISTS" not in str(exc):
+            raise
 
 
 def prepare(df: DataFrame, options: SinkOptions) -> DataFrame:

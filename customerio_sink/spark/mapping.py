@@ -34,9 +34,6 @@ MAX_ATTR_NAME_BYTES = 150
 MAX_ATTRIBUTES = 300
 TRIGGER_WINDOW_HOURS = 72
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-# Crockford base-32 (ULID alphabet) as a translation of conv()'s base-32 digits 0-9A-V.
-_CONV32 = "0123456789ABCDEFGHIJKLMNOPQRSTUV"
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _TS_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"
 
 
@@ -174,26 +171,15 @@ def _splice(base_json: Column, name: str, raw_json: Column) -> Column:
     return F.when(raw_json.isNull(), base_json).otherwise(spliced)
 
 
-def _message_id(job: str, parts: list[Column], time_col: Column) -> Column:
-    """ULID-shaped deterministic id: 48-bit time (ms) + 80 bits of sha1 over the parts.
+def _message_id(parts: list[str], time_col: str) -> Column:
+    """ULID-shaped deterministic id over staged columns (names), the same algorithm as
+    :func:`customerio_sink.message_id.message_id` — one definition, two engines."""
+    from customerio_sink.message_id import message_id_sql
 
-    Same algorithm as :func:`customerio_sink.message_id.message_id` (a test keeps them equal):
-    sha1 of ``job`` and the parts joined by U+001F (null → U+0000), first 80 bits.
-    """
-    F = _F()
-    joined = F.concat_ws(
-        "\u001f", F.lit(job), *[F.coalesce(p.cast("string"), F.lit("\u0000")) for p in parts]
-    )
-    digest = F.sha1(F.encode(joined, "UTF-8"))
-    millis = F.coalesce(F.unix_millis(time_col), F.lit(0)).cast("string")
-
-    def b32(col: Column, width: int) -> Column:
-        return F.translate(F.lpad(F.upper(col), width, "0"), _CONV32, _CROCKFORD)
-
-    return F.concat(
-        b32(F.conv(millis, 10, 32), 10),
-        b32(F.conv(F.substring(digest, 1, 10), 16, 32), 8),
-        b32(F.conv(F.substring(digest, 11, 10), 16, 32), 8),
+    return _F().expr(
+        message_id_sql(
+            *[f"`{p}`" for p in parts], time_ms=f"coalesce(unix_millis(`{time_col}`), 0)"
+        )
     )
 
 
@@ -458,20 +444,30 @@ def to_messages(
     anon = b.id_col(m.anonymous_id)
     gid = b.id_col(m.group_id)
 
-    if m.key_column:
-        key = b.id_col(m.key_column)
-    else:
-        key = F.concat_ws(":", uid, gid)
-    if b.is_cdf:
-        mid_parts = [key, version, change]
-    else:
+    key = b.id_col(m.key_column) if m.key_column else F.concat_ws(":", uid, gid)
+    row_ident = F.lit(None).cast("string")
+    if not b.is_cdf:
         row_ident = (
             b.col(m.row_id).cast("string")
             if m.row_id
             else F.sha1(F.to_json(F.struct(*[b.col(c) for c in df.columns])))
         )
-        mid_parts = [F.lit(m.call), key, row_ident]
-    mid = _message_id(job, mid_parts, ts)
+    # Stage the id parts as columns so the messageId is one SQL expression over names.
+    df = df.select(
+        "*",
+        F.lit(job).alias("__cio_job"),
+        F.lit(m.call if not b.is_cdf else m.entity).alias("__cio_kind"),
+        key.alias("__cio_key"),
+        ts.alias("__cio_ts"),
+        row_ident.alias("__cio_row"),
+        version.alias("__cio_version"),
+        change.alias("__cio_change"),
+    )
+    key, ts = F.col("__cio_key"), F.col("__cio_ts")
+    if b.is_cdf:
+        mid = _message_id(["__cio_job", "__cio_key", "__cio_version", "__cio_change"], "__cio_ts")
+    else:
+        mid = _message_id(["__cio_job", "__cio_kind", "__cio_key", "__cio_row"], "__cio_ts")
 
     traits_entries = b.fields(m.traits)
     props_entries = b.fields(m.properties)

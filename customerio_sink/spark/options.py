@@ -94,6 +94,7 @@ class SinkOptions:
     rate_requests: int | None = 3000
     rate_period_s: float = 3.0
     max_body_bytes: int | None = None
+    max_batch_messages: int | None = None
     max_attempts: int = 6
     base_delay_s: float = 0.5
     max_delay_s: float = 30.0
@@ -177,7 +178,14 @@ class SinkOptions:
             "breaker_recovery_s",
             "timeout_s",
         )
-        ints = ("max_body_bytes", "max_attempts", "breaker_threshold", "concurrency", "partitions")
+        ints = (
+            "max_body_bytes",
+            "max_batch_messages",
+            "max_attempts",
+            "breaker_threshold",
+            "concurrency",
+            "partitions",
+        )
         for name in floats:
             if name in opts:
                 kw[name] = _num(name, opts[name], float)
@@ -206,6 +214,7 @@ class SinkOptions:
             "region",
             "rate_period_s",
             "max_body_bytes",
+            "max_batch_messages",
             "max_attempts",
             "base_delay_s",
             "max_delay_s",

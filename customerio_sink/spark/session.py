@@ -111,7 +111,10 @@ def get_spark(
         return SparkSession.builder.getOrCreate()
 
     builder = SparkSession.builder
-    for key, value in {**_local_conf(app_name, master, shuffle_partitions), **(extra_conf or {})}.items():
+    for key, value in {
+        **_local_conf(app_name, master, shuffle_partitions),
+        **(extra_conf or {}),
+    }.items():
         builder = builder.config(key, value)
     try:
         spark = builder.getOrCreate()

@@ -52,6 +52,7 @@ def send_settings(options: SinkOptions, run_id: str, concurrency: int) -> SendSe
         rate_period_s=options.rate_period_s,
         concurrency=max(1, concurrency),
         max_body_bytes=options.max_body_bytes,
+        max_batch_messages=options.max_batch_messages,
         max_attempts=options.max_attempts,
         base_delay_s=options.base_delay_s,
         max_delay_s=options.max_delay_s,

@@ -25,9 +25,7 @@ def _people_history(spark: Any, path: str) -> None:
         f"UPDATE delta.`{path}` SET plan = 'enterprise' "
         f"WHERE CAST(substring(id, 6) AS INT) < {UPDATED.stop}"
     )
-    spark.sql(
-        f"DELETE FROM delta.`{path}` WHERE CAST(substring(id, 6) AS INT) >= {DELETED.start}"
-    )
+    spark.sql(f"DELETE FROM delta.`{path}` WHERE CAST(substring(id, 6) AS INT) >= {DELETED.start}")
 
 
 def _check_final_state(emu: Any) -> None:
@@ -36,7 +34,7 @@ def _check_final_state(emu: Any) -> None:
     people = emu.people
     assert len(people) == N - len(DELETED)
     assert people["user-1"]["traits"]["plan"] == "enterprise"
-    assert people["user-2001"]["traits"]["plan"] == "free"
+    assert people["user-2002"]["traits"]["plan"] == "free"
     assert "user-9999" not in people
     by_type = Counter((m["type"], m.get("event")) for m in emu.messages())
     assert by_type[("identify", None)] == N - len(DELETED)
@@ -84,12 +82,21 @@ def test_faults_give_the_same_final_state_and_no_duplicates(
     path = str(tmp_path / "people")
     _people_history(spark, path)
     emulator.set_faults(
-        error_rate=0.1, latency_ms=5, drop_before_read=0.05, storm_seconds=1.0,
-        storm_retry_after=1, seed=7,
+        error_rate=0.1,
+        latency_ms=5,
+        drop_before_read=0.05,
+        storm_seconds=6.0,
+        storm_retry_after=1,
+        seed=7,
     )
-    options = sink_options(tmp_path, emulator, PEOPLE, "people-faults", max_attempts=30)
+    # Small bodies (100 messages) so there are enough requests for every fault to hit.
+    options = sink_options(
+        tmp_path, emulator, PEOPLE, "people-faults", max_attempts=40, max_batch_messages=100
+    )
     result = run_sync(
-        spark, options, read_source(spark, path, kind="cdf", start="1"),
+        spark,
+        options,
+        read_source(spark, path, kind="cdf", start="1"),
         checkpoint=str(tmp_path / "cp"),
     )
     _check_final_state(emulator)
@@ -106,10 +113,14 @@ def test_lost_responses_duplicate_only_the_resent_requests(
 ) -> None:
     path = str(tmp_path / "people")
     _people_history(spark, path)
-    emulator.set_faults(drop_after_accept=0.3, seed=11)
-    options = sink_options(tmp_path, emulator, PEOPLE, "people-lost", max_attempts=30)
+    emulator.set_faults(drop_after_accept=0.2, seed=11)
+    options = sink_options(
+        tmp_path, emulator, PEOPLE, "people-lost", max_attempts=30, max_batch_messages=100
+    )
     run_sync(
-        spark, options, read_source(spark, path, kind="cdf", start="1"),
+        spark,
+        options,
+        read_source(spark, path, kind="cdf", start="1"),
         checkpoint=str(tmp_path / "cp"),
     )
     counts = emulator.message_id_counts()

@@ -40,28 +40,40 @@ def test_bad_rows_are_dead_lettered_with_reasons_and_good_rows_delivered(
         ("p4", "big@example.com", "x" * 40_000),
         ("p5", "fine@example.com", "also good"),
     ]
-    spark.createDataFrame(rows, "id STRING, email STRING, bio STRING").write.format(
-        "delta"
-    ).save(people_path)
-    identify = MessageMapping(source="queue", call="identify", user_id="id", traits=("email", "bio"))
+    spark.createDataFrame(rows, "id STRING, email STRING, bio STRING").write.format("delta").save(
+        people_path
+    )
+    identify = MessageMapping(
+        source="queue", call="identify", user_id="id", traits=("email", "bio")
+    )
     opts = sink_options(tmp_path, emulator, identify, "profiles")
-    run_sync(spark, opts, read_source(spark, people_path, kind="queue"), checkpoint=str(tmp_path / "cp1"))
+    run_sync(
+        spark, opts, read_source(spark, people_path, kind="queue"), checkpoint=str(tmp_path / "cp1")
+    )
 
     events_path = str(tmp_path / "events")
-    _events(spark, events_path, [
-        ("e1", "p1", "Order Completed", '{"total": 10}', _iso(timedelta(days=10))),
-        ("e2", "p1", "Order Completed", '{"total": ', _iso(timedelta(days=10))),
-        ("e3", "p1", "Order Completed", "[1, 2, 3]", _iso(timedelta(days=10))),
-        ("e4", "p1", "Order Completed", '{"total": 11}', "last tuesday"),
-        ("e5", "p5", None, '{"total": 12}', _iso(timedelta(days=10))),
-        ("e6", "p5", "Order Completed", '{"total": 13}', _iso(timedelta(days=10))),
-    ])
+    _events(
+        spark,
+        events_path,
+        [
+            ("e1", "p1", "Order Completed", '{"total": 10}', _iso(timedelta(days=10))),
+            ("e2", "p1", "Order Completed", '{"total": ', _iso(timedelta(days=10))),
+            ("e3", "p1", "Order Completed", "[1, 2, 3]", _iso(timedelta(days=10))),
+            ("e4", "p1", "Order Completed", '{"total": 11}', "last tuesday"),
+            ("e5", "p5", None, '{"total": 12}', _iso(timedelta(days=10))),
+            ("e6", "p5", "Order Completed", '{"total": 13}', _iso(timedelta(days=10))),
+        ],
+    )
     ev_opts = sink_options(tmp_path, emulator, EVENTS, "events")
-    run_sync(spark, ev_opts, read_source(spark, events_path, kind="queue"), checkpoint=str(tmp_path / "cp2"))
+    run_sync(
+        spark,
+        ev_opts,
+        read_source(spark, events_path, kind="queue"),
+        checkpoint=str(tmp_path / "cp2"),
+    )
 
     dead = {
-        r.source_key or r.message_id: r.error_message
-        for r in opts.ledger.read(spark, "dead_letters").collect()
+        r.message_id: r.error_message for r in opts.ledger.read(spark, "dead_letters").collect()
     }
     accepted = emulator.messages()
     assert {m["userId"] for m in accepted if m["type"] == "identify"} == {"p1", "p5"}
@@ -78,9 +90,7 @@ def test_bad_rows_are_dead_lettered_with_reasons_and_good_rows_delivered(
     assert emulator.stats().rejected == 0  # nothing invalid reached the wire
 
 
-def test_order_per_key_within_and_across_batches(
-    spark: Any, tmp_path: Path, emulator: Any
-) -> None:
+def test_order_per_key_within_and_across_batches(spark: Any, tmp_path: Path, emulator: Any) -> None:
     path = str(tmp_path / "people")
     create_people(spark, path, 4)  # user-0 … user-3
     t = f"delta.`{path}`"
@@ -88,25 +98,30 @@ def test_order_per_key_within_and_across_batches(
     spark.sql(f"DELETE FROM {t} WHERE id = 'user-0'")  # updated then deleted → deleted
     spark.sql(f"DELETE FROM {t} WHERE id = 'user-1'")
     spark.sql(f"INSERT INTO {t} VALUES ('user-1', 'back@example.com', 'pro', 1)")  # re-inserted
-    spark.sql(f"UPDATE {t} SET score = score WHERE id = 'user-2'")  # unchanged → skipped
     opts = sink_options(tmp_path, emulator, PEOPLE, "order")
     cp = str(tmp_path / "cp")
-    result = run_sync(spark, opts, read_source(spark, path, kind="cdf", start="1"), checkpoint=cp)
+    run_sync(spark, opts, read_source(spark, path, kind="cdf", start="1"), checkpoint=cp)
     people = emulator.people
     assert "user-0" not in people
     assert people["user-1"]["traits"]["email"] == "back@example.com"
     assert set(people) == {"user-1", "user-2", "user-3"}
-    assert sum(b["skipped_by_reason"].get("unchanged", 0) for b in result.batches) == 1
+    sent = len(emulator.message_id_counts())
 
     # Across micro-batches: each run of the same query is a new batch, applied in order.
+    spark.sql(f"UPDATE {t} SET score = score WHERE id = 'user-2'")  # unchanged → skipped
     spark.sql(f"DELETE FROM {t} WHERE id = 'user-3'")
-    run_sync(spark, opts, read_source(spark, path, kind="cdf", start="1"), checkpoint=cp)
+    result = run_sync(spark, opts, read_source(spark, path, kind="cdf", start="1"), checkpoint=cp)
+    assert sum(b["skipped_by_reason"].get("unchanged", 0) for b in result.batches) == 1
+    assert len(emulator.message_id_counts()) == sent + 1  # only the delete went out
+    assert "user-3" not in emulator.people
     spark.sql(f"INSERT INTO {t} VALUES ('user-3', 'again@example.com', 'free', 3)")
     run_sync(spark, opts, read_source(spark, path, kind="cdf", start="1"), checkpoint=cp)
     spark.sql(f"UPDATE {t} SET plan = 'pro' WHERE id = 'user-3'")
     run_sync(spark, opts, read_source(spark, path, kind="cdf", start="1"), checkpoint=cp)
     assert emulator.people["user-3"]["traits"] == {
-        "email": "again@example.com", "plan": "pro", "score": 3,
+        "email": "again@example.com",
+        "plan": "pro",
+        "score": 3,
     }
     assert emulator.stats().duplicates == 0
 
@@ -121,14 +136,18 @@ def test_backfill_dry_run_reports_then_real_run_holds_recent_and_dead_letters_un
     _events(spark, path, rows)
 
     dry = sink_options(tmp_path, emulator, EVENTS, "history-dry", dry_run=True, backfill=True)
-    report = run_sync(spark, dry, read_source(spark, path, kind="queue"), checkpoint=str(tmp_path / "cp-dry"))
+    report = run_sync(
+        spark, dry, read_source(spark, path, kind="queue"), checkpoint=str(tmp_path / "cp-dry")
+    )
     t = report.totals
     assert t["in_trigger_window"] == 5
     assert t["dead_lettered"] == 2
     assert emulator.stats().requests == 0  # a dry run sends nothing
 
     real = sink_options(tmp_path, emulator, EVENTS, "history", backfill=True, hold_recent=True)
-    result = run_sync(spark, real, read_source(spark, path, kind="queue"), checkpoint=str(tmp_path / "cp"))
+    result = run_sync(
+        spark, real, read_source(spark, path, kind="queue"), checkpoint=str(tmp_path / "cp")
+    )
     assert result.totals["acked"] == 20
     assert result.totals["parked"] == 5
     assert result.totals["dead_lettered"] == 2
@@ -143,15 +162,26 @@ def test_binding_budget_is_respected_across_partitions_and_mostly_used(
     path = str(tmp_path / "events")
     n = 1600
     rows = [
-        (f"e{i}", f"u{i % 50}", "Page Viewed", json.dumps({"i": i, "pad": "p" * 300}),
-         _iso(timedelta(days=5)))
+        (
+            f"e{i}",
+            f"u{i % 50}",
+            "Page Viewed",
+            json.dumps({"i": i, "pad": "p" * 300}),
+            _iso(timedelta(days=5)),
+        )
         for i in range(n)
     ]
     _events(spark, path, rows)
     # ~4 messages per body → ~400 requests, against a budget of 300 per 3 s.
     opts = sink_options(
-        tmp_path, emulator, EVENTS, "budget", rate_requests=300, rate_period_s=3.0,
-        max_body_bytes=2000, partitions=4,
+        tmp_path,
+        emulator,
+        EVENTS,
+        "budget",
+        rate_requests=300,
+        rate_period_s=3.0,
+        max_batch_messages=4,
+        partitions=4,
     )
     run_sync(spark, opts, read_source(spark, path, kind="queue"), checkpoint=str(tmp_path / "cp"))
     stats = emulator.stats()
@@ -166,13 +196,19 @@ def test_outage_parks_events_and_drain_delivers_once(
     spark: Any, tmp_path: Path, emulator: Any
 ) -> None:
     path = str(tmp_path / "events")
-    _events(spark, path, [
-        (f"e{i}", f"u{i}", "Order Completed", '{"n": 1}', _iso(timedelta(days=5)))
-        for i in range(50)
-    ])
+    _events(
+        spark,
+        path,
+        [
+            (f"e{i}", f"u{i}", "Order Completed", '{"n": 1}', _iso(timedelta(days=5)))
+            for i in range(50)
+        ],
+    )
     emulator.set_faults(drop_before_read=1.0)  # down: every connection dropped
     opts = sink_options(tmp_path, emulator, EVENTS, "events-outage", max_attempts=3)
-    result = run_sync(spark, opts, read_source(spark, path, kind="queue"), checkpoint=str(tmp_path / "cp"))
+    result = run_sync(
+        spark, opts, read_source(spark, path, kind="queue"), checkpoint=str(tmp_path / "cp")
+    )
     assert result.totals["parked"] == 50
     assert emulator.message_id_counts() == {}
     emulator.clear_faults()
@@ -216,7 +252,11 @@ def test_continuous_query_picks_up_appends_and_stops_cleanly(
     try:
         query.processAllAvailable()
         assert len(emulator.message_id_counts()) == 1
-        _events(spark, path, [(f"a{i}", "u1", "Opened", "{}", _iso(timedelta(days=4))) for i in range(1, 4)])
+        _events(
+            spark,
+            path,
+            [(f"a{i}", "u1", "Opened", "{}", _iso(timedelta(days=4))) for i in range(1, 4)],
+        )
         query.processAllAvailable()
         assert len(emulator.message_id_counts()) == 4
     finally:

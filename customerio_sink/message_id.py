@@ -1,0 +1,102 @@
+"""Deterministic, ULID-shaped message ids.
+
+A re-sent row must carry the same ``messageId`` as its first send, so the id is computed from
+what identifies the change (job, table, row key, commit version, change type), never drawn at
+random. It is shaped like a ULID — 26 Crockford base-32 characters, 48 bits of time in
+milliseconds then 80 bits of hash — because Customer.io's Track API de-duplicates events by a
+ULID ``id``, so any layer that de-duplicates can use it.
+
+Definition (chosen so Spark SQL can compute the same id on the JVM)::
+
+    render(None) = "-"                 render(x) = f"{len(s)}:{s}" with s = str(x)
+    render(True/False) uses s = "true"/"false" (as Spark casts booleans)
+    hash = first 10 bytes (80 bits) of sha1("".join(render(p) for p in parts) as UTF-8)
+    id   = crockford32(time_ms, 10 chars) + crockford32(hash, 16 chars)
+
+Length-prefixing makes the joined text unambiguous (``("a", "")`` and ``("a",)`` differ, and
+no part can imitate a boundary); ``len`` counts code points, like Spark's ``length``. The Spark
+form of the hash half is ``sha1(concat(coalesce(concat(length(s), ':', s), '-'), ...))`` with
+``s = cast(p AS STRING)``; its first 20 hex digits are converted in two 10-digit halves with
+``conv(..., 16, 32)``, left-padded to 8 characters and mapped from ``0-9A-V`` to Crockford's
+alphabet with ``translate``. :func:`message_id_sql` writes that expression.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from customerio_sink.errors import ConfigError
+
+__all__ = ["CROCKFORD", "message_id", "message_id_sql"]
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_NULL = "-"
+_MAX_TIME = (1 << 48) - 1
+
+
+def _render(part: str | int | None) -> str:
+    if part is None:
+        return _NULL
+    if isinstance(part, bool):
+        text = "true" if part else "false"
+    elif isinstance(part, int | str):
+        text = str(part)
+    else:
+        raise ConfigError(f"message id parts are str, int or None, not {type(part).__name__}")
+    return f"{len(text)}:{text}"
+
+
+def _base32(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        chars.append(CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def message_id(*parts: str | int | None, time_ms: int | None = None) -> str:
+    """The 26-character id for ``parts`` (order matters; ``None`` differs from ``""``).
+
+    ``time_ms`` (milliseconds since the epoch, e.g. the event or commit time) fills the first
+    10 characters; ``None`` means 0, so ids from equal parts are equal whatever the time.
+    Raises :class:`ConfigError` if ``time_ms`` is outside 0 … 2**48-1.
+    """
+    stamp = 0 if time_ms is None else int(time_ms)
+    if not 0 <= stamp <= _MAX_TIME:
+        raise ConfigError("time_ms must be between 0 and 2**48 - 1 milliseconds")
+    text = "".join(_render(part) for part in parts)
+    digest = int.from_bytes(hashlib.sha1(text.encode("utf-8")).digest()[:10], "big")
+    return _base32(stamp, 10) + _base32(digest, 16)
+
+
+def _sql_base32(expr: str, width: int) -> str:
+    return (
+        f"translate(lpad(conv({expr}, 16, 32), {width}, '0'), "
+        f"'0123456789ABCDEFGHIJKLMNOPQRSTUV', '{CROCKFORD}')"
+    )
+
+
+def message_id_sql(*columns: str, time_ms: str | None = None) -> str:
+    """A Spark SQL expression equal to ``message_id(<columns>, time_ms=<time_ms>)``.
+
+    ``columns`` and ``time_ms`` are SQL expressions (column names or casts); Spark casts
+    integers and booleans to strings exactly as :func:`message_id` renders them.
+    """
+    if not columns:
+        raise ConfigError("message_id_sql needs at least one column")
+    rendered = ", ".join(
+        f"coalesce(concat(cast(length(cast({col} AS STRING)) AS STRING), ':', "
+        f"cast({col} AS STRING)), '-')"
+        for col in columns
+    )
+    digest = f"sha1(concat({rendered}))"
+    stamp = "0" if time_ms is None else f"hex(cast({time_ms} AS BIGINT))"
+    return (
+        "concat("
+        + _sql_base32(stamp, 10)
+        + ", "
+        + _sql_base32(f"substr({digest}, 1, 10)", 8)
+        + ", "
+        + _sql_base32(f"substr({digest}, 11, 10)", 8)
+        + ")"
+    )

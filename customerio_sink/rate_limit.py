@@ -1,0 +1,132 @@
+"""Client-side rate limiting: at most ``requests`` request starts per ``per_seconds``.
+
+Customer.io's Pipelines budget is 3000 requests per 3 seconds per workspace; the App API's is 10
+per second. :class:`RateLimiter` enforces two rules at once and a request starts only when both
+allow it:
+
+1. GCRA (the token bucket's exact form): one token every ``per_seconds / requests`` seconds,
+   at most ``burst`` tokens saved. ``burst=1`` spaces requests evenly; ``burst=None`` means a
+   full bucket (``requests`` tokens).
+2. A sliding-window log: the start of request *k* is at least ``per_seconds`` after the start of
+   request *k - requests*. So no half-open window ``[t, t + per_seconds)`` ever holds more than
+   ``requests`` starts, whatever the burst — a bucket alone would allow ``burst + requests``.
+
+:meth:`RateLimiter.share` divides the budget between parallel senders (one share per Spark
+task, say): ``n`` shares together never exceed the whole. :meth:`RateLimiter.pause_until` is
+for 429 answers: every later request of the limiter waits, and starts again evenly spaced
+(with no saved burst), instead of only the one retried request backing off.
+
+Clock and sleep are injectable so tests run on fake time.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from customerio_sink.errors import ConfigError
+
+__all__ = ["RateLimiter"]
+
+_EPSILON = 1e-9
+
+
+class RateLimiter:
+    """Blocks :meth:`acquire` until a request may start. Thread-safe.
+
+    ``requests`` may be fractional (a share of a budget); ``per_seconds`` is the window length.
+    """
+
+    def __init__(
+        self,
+        requests: float = 3000,
+        per_seconds: float = 3.0,
+        *,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not requests > 0 or not per_seconds > 0:
+            raise ConfigError("requests and per_seconds must be positive")
+        if burst is not None and burst < 1:
+            raise ConfigError("burst must be at least 1")
+        self.requests = float(requests)
+        self.per_seconds = float(per_seconds)
+        self.burst = float(burst) if burst is not None else max(1.0, self.requests)
+        self._clock = clock
+        self._sleep = sleep
+        self._interval = self.per_seconds / self.requests
+        # GCRA: a start at time t is allowed when t >= tat - tolerance.
+        self._tolerance = (self.burst - 1.0) * self._interval
+        self._tat: float | None = None
+        # Starts of the last `window_capacity` requests (reserved times, non-decreasing).
+        self.window_capacity = max(1, math.floor(self.requests + 1e-9))
+        self._starts: deque[float] = deque(maxlen=self.window_capacity)
+        self._paused_until: float | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"RateLimiter(requests={self.requests:g}, per_seconds={self.per_seconds:g}, "
+            f"burst={self.burst:g})"
+        )
+
+    def reserve(self) -> float:
+        """Book the next start slot and return how long to wait for it (0.0 if none)."""
+        with self._lock:
+            now = self._clock()
+            start = now
+            if self._tat is not None:
+                gcra = self._tat - self._tolerance
+                # Sums of float intervals drift by ~1e-13; that must not turn a free token
+                # into a wait. (The window rule below stays exact: it is the hard guarantee.)
+                if gcra - now > _EPSILON:
+                    start = max(start, gcra)
+            if len(self._starts) == self.window_capacity:
+                start = max(start, self._starts[0] + self.per_seconds)
+            if self._paused_until is not None:
+                start = max(start, self._paused_until)
+            tat = self._tat if self._tat is not None and self._tat > start else start
+            self._tat = tat + self._interval
+            self._starts.append(start)
+            return start - now
+
+    def acquire(self) -> float:
+        """Wait until a request may start; returns the seconds waited."""
+        wait = self.reserve()
+        if wait > 0:
+            self._sleep(wait)
+        return max(wait, 0.0)
+
+    def pause_until(self, until: float) -> None:
+        """Hold every later start until clock time ``until`` (a 429's ``Retry-After``).
+
+        After the pause, starts are evenly spaced again: the saved burst is dropped, since the
+        server has just said its window is full.
+        """
+        with self._lock:
+            if self._paused_until is None or until > self._paused_until:
+                self._paused_until = until
+            # An empty bucket at `until`: the first start there, the next one interval later.
+            restart = until + self._tolerance
+            if self._tat is None or self._tat < restart:
+                self._tat = restart
+
+    def share(self, n: int) -> RateLimiter:
+        """A new, independent limiter with ``1/n`` of this budget (same window, clock, sleep).
+
+        ``n`` shares used side by side stay within this limiter's budget.
+        """
+        if n < 1:
+            raise ConfigError("share(n) needs n >= 1")
+        burst = None if self.burst >= self.requests else max(1.0, math.floor(self.burst / n))
+        return RateLimiter(
+            self.requests / n,
+            self.per_seconds,
+            burst=burst,
+            clock=self._clock,
+            sleep=self._sleep,
+        )

@@ -1,0 +1,418 @@
+"""HTTP for both clients: a swappable transport, and the one retry loop that drives it.
+
+:class:`Transport` is the network edge — one method, ``send``, that turns a request into a
+:class:`HttpResponse` or raises :class:`TransientError` (``status=None``) when no answer came.
+:class:`RequestsTransport` is the real one: one ``requests.Session`` whose connection pool is
+sized for parallel senders. Tests of host and auth selection inject a transport that records
+the request instead of sending it.
+
+:class:`Sender` owns the loop every request goes through::
+
+    for each attempt:
+        breaker.before_request()     # CircuitOpenError when open
+        rate_limiter.acquire()       # every attempt, retries included
+        transport.send(...)          # timed
+        classify(status)             # OK / AUTH / REJECT / RETRY (see retry.py)
+        on RETRY: wait policy.delay(attempt, Retry-After); a Retry-After also pauses the limiter
+
+and then calls the ``on_request`` hook once with the :class:`RequestMetrics` of the whole
+logical request (see metrics.py). Nothing here logs or raises a body, a header or a key.
+"""
+
+from __future__ import annotations
+
+import gzip as gzip_module
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import quote, urlencode
+
+import orjson
+import requests
+from requests.adapters import HTTPAdapter
+
+from customerio_sink.__version__ import __version__
+from customerio_sink.breaker import CircuitBreaker
+from customerio_sink.errors import (
+    AuthenticationError,
+    CustomerIOSinkError,
+    RateLimitedError,
+    RejectedError,
+    TransientError,
+)
+from customerio_sink.metrics import OnRequest, RequestMetrics, call_hook
+from customerio_sink.rate_limit import RateLimiter
+from customerio_sink.retry import Outcome, RetryPolicy, classify, parse_retry_after
+from customerio_sink.secrets import SecretKey
+
+__all__ = [
+    "DEFAULT_USER_AGENT",
+    "HttpResponse",
+    "RequestsTransport",
+    "Sender",
+    "Transport",
+    "parse_reasons",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_USER_AGENT = f"customerio-sink/{__version__}"
+Timeout = float | tuple[float, float]
+
+_MAX_REASONS = 1000
+_MAX_REASON_CHARS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """An HTTP answer: status, headers (lower-case names) and the raw body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes = b""
+
+    def json(self) -> Any:
+        """The body parsed as JSON (``orjson.JSONDecodeError`` if it is not)."""
+        return orjson.loads(self.body)
+
+
+class Transport(Protocol):
+    """Sends one HTTP request. Raises :class:`TransientError` (``status=None``) on no answer."""
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: Timeout,
+    ) -> HttpResponse: ...
+
+    def close(self) -> None: ...
+
+
+class _NoNetrc(requests.auth.AuthBase):
+    # Passing any auth object stops requests from replacing our Authorization header with
+    # credentials from a ~/.netrc entry for the same host.
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
+class RequestsTransport:
+    """The real transport: one pooled ``requests.Session`` (no urllib3 retries of its own)."""
+
+    def __init__(self, pool_size: int = 8) -> None:
+        self.pool_size = pool_size
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def __repr__(self) -> str:
+        return f"RequestsTransport(pool_size={self.pool_size})"
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: Timeout,
+    ) -> HttpResponse:
+        try:
+            # No redirects: requests would turn a redirected POST into a GET without its body
+            # (and drop the Authorization header across hosts). A 3xx is reported instead.
+            res = self.session.request(
+                method,
+                url,
+                data=body,
+                headers=dict(headers),
+                timeout=timeout,
+                auth=_NoNetrc(),
+                allow_redirects=False,
+            )
+        except requests.Timeout:
+            raise TransientError("no answer before the timeout", code="timeout") from None
+        except requests.ConnectionError as exc:
+            # The exception text names host and port only, but keep even that out of the chain.
+            raise TransientError(
+                f"connection failed ({type(exc).__name__})", code="connection_error"
+            ) from None
+        except requests.RequestException as exc:
+            raise TransientError(
+                f"transport failed ({type(exc).__name__})", code="transport_error"
+            ) from None
+        return HttpResponse(
+            res.status_code, {k.lower(): v for k, v in res.headers.items()}, res.content
+        )
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def parse_reasons(response: HttpResponse) -> list[str]:
+    """The server's reasons from an error body, each truncated, at most 1000 of them.
+
+    Understands ``{"meta": {"errors": [...]}}`` (Customer.io), ``{"errors": [{reason, field,
+    message}]}``, ``{"code", "message"}`` (Segment style) and plain text.
+    """
+    try:
+        data = response.json()
+    except orjson.JSONDecodeError:
+        text = response.body[: _MAX_REASON_CHARS * 2].decode("utf-8", "replace").strip()
+        return [text[:_MAX_REASON_CHARS]] if text else []
+    raw: list[Any] = []
+    if isinstance(data, dict):
+        meta = data.get("meta")
+        if isinstance(meta, dict) and isinstance(meta.get("errors"), list):
+            raw = meta["errors"]
+        elif isinstance(data.get("errors"), list):
+            raw = data["errors"]
+        elif "message" in data or "code" in data:
+            raw = [": ".join(str(data[k]) for k in ("code", "message") if data.get(k) is not None)]
+        elif isinstance(data.get("error"), str):
+            raw = [data["error"]]
+        elif data:
+            raw = [orjson.dumps(data).decode()]
+    elif isinstance(data, list):
+        raw = data
+    elif data is not None:
+        raw = [str(data)]
+    reasons = []
+    for item in raw[:_MAX_REASONS]:
+        if isinstance(item, dict):
+            text = " ".join(f"{k}={item[k]}" for k in ("field", "reason", "message") if k in item)
+            text = text or orjson.dumps(item).decode()
+        else:
+            text = str(item)
+        reasons.append(text[:_MAX_REASON_CHARS])
+    return reasons
+
+
+class Sender:
+    """Sends requests to one base URL with retries, rate limit, breaker and metrics."""
+
+    def __init__(
+        self,
+        base_url: str,
+        auth_header: SecretKey,
+        *,
+        transport: Transport,
+        retry: RetryPolicy,
+        rate_limiter: RateLimiter | None,
+        breaker: CircuitBreaker | None,
+        on_request: OnRequest | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        timeout: Timeout = 10.0,
+        user_agent: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self._auth_header = auth_header
+        self.transport = transport
+        self.retry = retry
+        self.rate_limiter = rate_limiter
+        self.breaker = breaker
+        self.on_request = on_request
+        self._clock = clock
+        self._sleep = sleep
+        self.timeout = timeout
+        self._headers = {
+            "Accept": "application/json",
+            "User-Agent": user_agent or DEFAULT_USER_AGENT,
+            **(headers or {}),
+        }
+
+    def __repr__(self) -> str:
+        return f"Sender(base_url={self.base_url!r})"
+
+    def url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
+        """``base_url + path`` with ``params`` query-encoded (``+`` and ``@`` escaped)."""
+        url = self.base_url + path
+        pairs = [(k, v) for k, v in (params or {}).items() if v is not None]
+        if pairs:
+            url += "?" + urlencode(pairs, quote_via=quote, safe="")
+        return url
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        params: Mapping[str, Any] | None = None,
+        message_ids: Sequence[str] = (),
+        message_count: int = 0,
+        gzip: bool = False,
+    ) -> tuple[HttpResponse, RequestMetrics]:
+        """Send until accepted, rejected or out of attempts; returns the answer and metrics.
+
+        Raises :class:`AuthenticationError`, :class:`RejectedError`, :class:`TransientError`
+        (or its :class:`RateLimitedError`) and :class:`CircuitOpenError` — each carrying
+        ``message_ids`` and ``attempts``; the hook sees the metrics first.
+        """
+        url = self.url(path, params)
+        headers = dict(self._headers)
+        headers["Authorization"] = self._auth_header.reveal()
+        payload = body
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            if gzip:
+                payload = gzip_module.compress(body, compresslevel=6)
+                headers["Content-Encoding"] = "gzip"
+        ids = tuple(message_ids)
+        state = _Attempts()
+        started = self._clock()
+        while True:
+            try:
+                response = self._attempt(method, url, headers, payload, state)
+            except CustomerIOSinkError as exc:
+                exc.message_ids = ids
+                exc.attempts = state.count
+                exc.args = (exc._text(),)
+                metrics = self._metrics(
+                    method, path, body, payload, state, started, ids, message_count, exc
+                )
+                call_hook(self.on_request, metrics)
+                raise
+            if response is not None:
+                metrics = self._metrics(
+                    method, path, body, payload, state, started, ids, message_count, None
+                )
+                call_hook(self.on_request, metrics)
+                return response, metrics
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        payload: bytes | None,
+        state: _Attempts,
+    ) -> HttpResponse | None:
+        """One attempt: the answer on success, ``None`` to go again, or an error."""
+        if self.breaker is not None:
+            self.breaker.before_request()
+        if self.rate_limiter is not None:
+            state.rate_wait += self.rate_limiter.acquire()
+        state.count += 1
+        sent = self._clock()
+        response: HttpResponse | None = None
+        failure: TransientError | None = None
+        try:
+            response = self.transport.send(
+                method, url, headers=headers, body=payload, timeout=self.timeout
+            )
+        except TransientError as exc:
+            failure = exc
+        finally:
+            state.network += self._clock() - sent
+        status = response.status if response is not None else None
+        state.statuses.append(status)
+        if response is not None:
+            state.response_bytes = len(response.body)
+        outcome = classify(status)
+        log.debug(
+            "%s %s -> %s (attempt %d, %s)",
+            method,
+            url.split("?", 1)[0],
+            status,
+            state.count,
+            outcome.value,
+        )
+        if outcome is Outcome.OK:
+            self._breaker_ok()
+            return response
+        if outcome is Outcome.AUTH:
+            self._breaker_ok()
+            code = "unauthorized" if status == 401 else "forbidden"
+            raise AuthenticationError(
+                "Customer.io refused the credentials", status=status, code=code
+            )
+        if outcome is Outcome.REJECT and response is not None:
+            self._breaker_ok()
+            raise RejectedError(
+                status=status, code=f"http_{status}", reasons=parse_reasons(response)
+            )
+        self._after_retryable(response, failure, state)
+        return None
+
+    def _after_retryable(
+        self, response: HttpResponse | None, failure: TransientError | None, state: _Attempts
+    ) -> None:
+        """Count a retryable failure, then raise if out of attempts or wait for the next one."""
+        status = response.status if response is not None else None
+        retry_after = None
+        if response is not None:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+        if status == 429:
+            self._breaker_ok()  # the service is up and answering; the limiter slows us down
+        elif self.breaker is not None:
+            self.breaker.record_failure()
+        if not self.retry.should_retry(state.count):
+            if status == 429:
+                raise RateLimitedError(retry_after=retry_after, status=status)
+            if failure is not None:
+                raise TransientError(failure.message, code=failure.code)
+            raise TransientError(f"server error {status}", status=status, code=f"http_{status}")
+        delay = self.retry.delay(state.count, retry_after)
+        if (status == 429 or retry_after is not None) and self.rate_limiter is not None:
+            # Slow every later request of this limiter, not only this retry.
+            self.rate_limiter.pause_until(self._clock() + delay)
+        if delay > 0:
+            self._sleep(delay)
+        state.backoff += delay
+
+    def _breaker_ok(self) -> None:
+        if self.breaker is not None:
+            self.breaker.record_success()
+
+    def _metrics(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        payload: bytes | None,
+        state: _Attempts,
+        started: float,
+        ids: tuple[str, ...],
+        message_count: int,
+        error: CustomerIOSinkError | None,
+    ) -> RequestMetrics:
+        return RequestMetrics(
+            endpoint=path,
+            method=method,
+            status=state.statuses[-1] if state.statuses else None,
+            attempts=state.count,
+            latency_ms=state.network * 1000.0,
+            elapsed_ms=(self._clock() - started) * 1000.0,
+            request_bytes=len(payload or b""),
+            body_bytes=len(body or b""),
+            response_bytes=state.response_bytes,
+            message_count=message_count,
+            message_ids=ids,
+            statuses=tuple(state.statuses),
+            error_class=type(error).__name__ if error is not None else None,
+            error_code=error.code if error is not None else None,
+            rate_wait_s=state.rate_wait,
+            backoff_s=state.backoff,
+        )
+
+
+class _Attempts:
+    """Running totals of one logical request."""
+
+    __slots__ = ("backoff", "count", "network", "rate_wait", "response_bytes", "statuses")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.statuses: list[int | None] = []
+        self.network = 0.0
+        self.rate_wait = 0.0
+        self.backoff = 0.0
+        self.response_bytes = 0

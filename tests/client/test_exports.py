@@ -1,0 +1,104 @@
+"""The public surface: ``__all__`` of the package and of every core module, guarded."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+import customerio_sink
+
+PACKAGE_ALL = [
+    "AppAPIClient",
+    "AuthenticationError",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "ConfigError",
+    "CustomerIOClient",
+    "CustomerIOSinkError",
+    "PayloadTooLargeError",
+    "RateLimitedError",
+    "RateLimiter",
+    "RejectedError",
+    "RequestMetrics",
+    "RetryPolicy",
+    "SecretKey",
+    "TransientError",
+    "ValidationError",
+    "__version__",
+    "message_id",
+]
+
+CORE_MODULES = [
+    "app_api",
+    "breaker",
+    "cache",
+    "calls",
+    "client",
+    "encoding",
+    "errors",
+    "limits",
+    "message_id",
+    "metrics",
+    "models",
+    "packing",
+    "rate_limit",
+    "regions",
+    "retry",
+    "secrets",
+    "semantic",
+    "transport",
+    "validators",
+]
+
+
+def test_package_all_is_exactly_this() -> None:
+    assert customerio_sink.__all__ == PACKAGE_ALL
+    for name in PACKAGE_ALL:
+        assert getattr(customerio_sink, name) is not None
+
+
+@pytest.mark.parametrize("name", CORE_MODULES)
+def test_module_all_names_exist(name: str) -> None:
+    module = importlib.import_module(f"customerio_sink.{name}")
+    exported = module.__all__
+    assert len(set(exported)) == len(exported), f"{name}.__all__ has duplicates"
+    for attr in exported:
+        assert hasattr(module, attr), f"{name}.{attr}"
+
+
+def test_the_sinks_imports() -> None:
+    """Exactly the names the Spark engine imports (issue 3, "the sink's needs")."""
+    from customerio_sink.breaker import CircuitBreaker  # noqa: F401
+    from customerio_sink.client import CustomerIOClient  # noqa: F401
+    from customerio_sink.errors import (  # noqa: F401
+        AuthenticationError,
+        CircuitOpenError,
+        ConfigError,
+        CustomerIOSinkError,
+        PayloadTooLargeError,
+        RateLimitedError,
+        RejectedError,
+        TransientError,
+        ValidationError,
+    )
+    from customerio_sink.message_id import message_id  # noqa: F401
+    from customerio_sink.metrics import RequestMetrics  # noqa: F401
+    from customerio_sink.packing import (  # noqa: F401
+        DEFAULT_MAX_BODY_BYTES,
+        MAX_MESSAGE_BYTES,
+        batch_body,
+        pack_ranges,
+    )
+    from customerio_sink.rate_limit import RateLimiter  # noqa: F401
+    from customerio_sink.retry import RetryPolicy  # noqa: F401
+    from customerio_sink.secrets import SecretKey  # noqa: F401
+
+
+def test_the_core_never_imports_pyspark() -> None:
+    modules = ", ".join(f"customerio_sink.{m}" for m in CORE_MODULES)
+    code = f"import sys, {modules}; print('pyspark' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

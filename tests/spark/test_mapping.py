@@ -1,0 +1,64 @@
+"""The declared mapping: wire JSON built in the JVM, deterministic ids, validation messages."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from customerio_sink.errors import ConfigError
+from customerio_sink.message_id import message_id
+from customerio_sink.spark.mapping import MessageMapping, to_messages
+
+pytestmark = pytest.mark.spark
+
+
+def test_cdf_person_rows_become_identify_and_user_deleted_with_python_equal_ids(spark: Any) -> None:
+    rows = [
+        ("u1", "a@x.io", 3, "insert", 1, "2026-01-01 00:00:00"),
+        ("u2", "b@x.io", 4, "delete", 2, "2026-01-02 00:00:00"),
+    ]
+    df = (
+        spark.createDataFrame(
+            rows,
+            "id string, email string, score int, _change_type string, _commit_version long, "
+            "ts string",
+        )
+        .selectExpr("*", "to_timestamp(ts) AS _commit_timestamp")
+        .drop("ts")
+    )
+    m = MessageMapping(source="cdf", entity="person", user_id="id", traits=("email", "score"))
+    out = {r.key: r for r in to_messages(df, m, job="people").collect()}
+    ident = json.loads(bytes(out["u1"].payload))
+    assert ident == {
+        "type": "identify",
+        "messageId": out["u1"].message_id,
+        "timestamp": "2026-01-01T00:00:00.000Z",
+        "userId": "u1",
+        "traits": {"email": "a@x.io", "score": 3},
+    }
+    gone = json.loads(bytes(out["u2"].payload))
+    assert gone["type"] == "track" and gone["event"] == "User Deleted" and gone["userId"] == "u2"
+    assert out["u1"].message_id == message_id("people", "u1", 1, "insert", time_ms=1767225600000)
+    assert out["u1"].error is None and out["u1"].type == "identify"
+
+
+def test_unknown_columns_and_bad_mappings_fail_with_clear_errors(spark: Any) -> None:
+    df = spark.createDataFrame([("u1",)], "id string")
+    with pytest.raises(ConfigError, match="does not have: email"):
+        to_messages(df, MessageMapping(call="identify", user_id="id", traits=("email",)), job="j")
+    with pytest.raises(ConfigError, match="needs event"):
+        MessageMapping(call="track", user_id="id")
+    with pytest.raises(ConfigError, match="mapping.source"):
+        MessageMapping(source="kafka")
+
+
+def test_rows_without_a_time_still_get_distinct_ids(spark: Any) -> None:
+    df = spark.createDataFrame(
+        [("e1", "u1", None), ("e2", "u2", "junk")], "id string, u string, ts string"
+    )
+    m = MessageMapping(call="track", user_id="u", event="E", timestamp="ts", row_id="id")
+    ids = [r.message_id for r in to_messages(df, m, job="j", backfill=True).collect()]
+    assert None not in ids and len(set(ids)) == 2
+    assert ids[0] == message_id("j", "track", "u1", "e1", time_ms=0)
