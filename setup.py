@@ -41,7 +41,9 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["customerio_sink", "customerio_sink.*", "streaming_jobs"]),
+    packages=find_packages(
+        include=["customerio_sink", "customerio_sink.*", "streaming_jobs", "checkpoints_template"]
+    ),
     package_data={"customerio_sink": ["py.typed"]},
     install_requires=[
         "requests>=2.31",

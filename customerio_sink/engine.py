@@ -310,11 +310,19 @@ def run_partition(
     sender = _Sender(settings, batch_id, partition_id)
     summary = sender.summary
     rows: Iterable[tuple[Any, ...]] = _rows(batches)
+    invalid: list[tuple[Any, ...]] = []
     if settings.collapse:
         materialised = list(rows)
         summary.rows_in = len(materialised)
+        # Invalid changes (a missing key among them) are dead letters of their own; they must
+        # not supersede, or be superseded by, the valid changes of their key.
+        # (Pre-images are never sent; they only tell whether an update changed anything.)
+        bad = [r for r in materialised if r[ERROR] is not None and r[CHANGE] != "update_preimage"]
+        invalid = [r for r in bad if r[MID] not in done]
+        summary.already_final += len(bad) - len(invalid)
+        bad_ids = {id(r) for r in bad}
         collapsed = collapse_changes(
-            materialised,
+            (r for r in materialised if id(r) not in bad_ids),
             key=lambda r: r[KEY],
             change=lambda r: r[CHANGE],
             version=lambda r: r[VERSION] or 0,
@@ -322,7 +330,6 @@ def run_partition(
         )
         summary.skipped = dict(collapsed.skipped)
         rows = collapsed.rows
-    invalid: list[tuple[Any, ...]] = []
     held: list[tuple[Any, ...]] = []
     try:
         for row in rows:

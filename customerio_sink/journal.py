@@ -10,8 +10,10 @@ flight at the crash can be sent twice — and they carry the same ``messageId``.
 Layout (a directory every executor and the driver can reach with plain file I/O — a local path,
 ``/dbfs/...`` or a Unity Catalog volume ``/Volumes/...``)::
 
-    <root>/<job>/batch=<batch_id>/part-<partition>-<uuid>.jsonl   one file per task attempt
-    <root>/<job>/batch=<batch_id>/_commit.json                     written when the batch commits
+    <root>/<job>/<run id>/batch=<n>/part-<partition>-<uuid>.jsonl  one file per task attempt
+    <root>/<job>/<run id>/batch=<n>/_commit.json                    written when the batch commits
+
+(``<run id>`` is the streaming query id; the functions below take ``"<job>/<run id>"`` as ``job``.)
 
 Each line is one outcome record for one HTTP request (or one group of messages decided without
 HTTP), with parallel arrays for the messages it covers. Lines are flushed as they are written; a
@@ -134,9 +136,7 @@ def committed_batches(root: str, job: str) -> list[int]:
     if not base.is_dir():
         return []
     ids = [
-        int(p.name.split("=", 1)[1])
-        for p in base.glob("batch=*")
-        if (p / "_commit.json").exists()
+        int(p.name.split("=", 1)[1]) for p in base.glob("batch=*") if (p / "_commit.json").exists()
     ]
     return sorted(ids)
 

@@ -12,7 +12,7 @@ every change of one key is in one partition)::
 Sending happens in ``write()`` on the executors. ``commit()`` runs in a Python worker on the
 driver, where no SparkSession exists, so it only marks the batch complete in the journal; the
 Delta ledger rows are written by :func:`ingest_committed` — which
-:class:`customerio_sink.spark.runner.StreamRunner` calls while the query runs and when it ends.
+:func:`customerio_sink.spark.runner.run_sync` calls while the query runs and when it ends.
 """
 
 from __future__ import annotations
@@ -133,10 +133,10 @@ class CustomerIOStreamWriter(_Writer, DataSourceStreamWriter):
     def write(self, iterator: Iterator[Row]) -> SinkCommitMessage:
         return self._send(iterator, default_batch=0)
 
-    def commit(self, messages: list[Any], batchId: int) -> None:  # noqa: N803 - Spark's name
+    def commit(self, messages: list[Any], batchId: int) -> None:
         self._commit(messages, batchId)
 
-    def abort(self, messages: list[Any], batchId: int) -> None:  # noqa: N803
+    def abort(self, messages: list[Any], batchId: int) -> None:
         # HTTP calls cannot be undone; the journal already holds what was sent, and the replay
         # of this batch skips it.
         return None
@@ -164,7 +164,7 @@ class CustomerIODataSource(DataSource):
         # A static write has no batch id; each write is its own run.
         return CustomerIOBatchWriter(dict(self.options), run_id=f"static-{uuid.uuid4().hex}")
 
-    def streamWriter(self, schema: Any, overwrite: bool) -> CustomerIOStreamWriter:  # noqa: N802
+    def streamWriter(self, schema: Any, overwrite: bool) -> CustomerIOStreamWriter:
         return CustomerIOStreamWriter(dict(self.options))
 
 

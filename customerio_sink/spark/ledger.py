@@ -46,7 +46,8 @@ TABLES: dict[str, str] = {
     "lineage": (
         "job STRING, run_id STRING, batch_id BIGINT, front_door STRING, source STRING, "
         "min_commit_version BIGINT, max_commit_version BIGINT, rows_in BIGINT, acked BIGINT, "
-        "dead_lettered BIGINT, parked BIGINT, skipped BIGINT, skipped_by_reason MAP<STRING,BIGINT>, "
+        "dead_lettered BIGINT, parked BIGINT, skipped BIGINT, "
+        "skipped_by_reason MAP<STRING,BIGINT>, "
         "already_final BIGINT, requests BIGINT, request_bytes BIGINT, in_trigger_window BIGINT, "
         "dry_run BOOLEAN, started_at TIMESTAMP, finished_at TIMESTAMP, sink_version STRING"
     ),
@@ -195,70 +196,73 @@ class Ledger:
                     counts[outcome] = n
                 stats = per_msg.agg(F.min("commit_version"), F.max("commit_version")).first()
                 versions = (stats[0], stats[1]) if stats else (None, None)
-                self._append(
-                    per_msg.where("outcome = 'acked'").select(
-                        "job",
-                        "run_id",
-                        "batch_id",
-                        "message_id",
-                        "call_type",
-                        "event",
-                        "source_key",
-                        "commit_version",
-                        F.col("status").alias("http_status"),
-                        "attempts",
-                        "request_bytes",
-                        "latency_ms",
-                        F.col("at").alias("sent_at"),
-                    ),
-                    "acks",
-                    app_id,
-                    batch_id,
-                )
-                self._append(
-                    per_msg.where("outcome = 'dead'").select(
-                        "job",
-                        "run_id",
-                        "batch_id",
-                        "message_id",
-                        "call_type",
-                        "event",
-                        "source_key",
-                        "commit_version",
-                        "payload",
-                        "error_class",
-                        F.col("reason").alias("error_message"),
-                        F.col("status").alias("http_status"),
-                        F.col("at").alias("failed_at"),
-                        F.lit(None).cast("timestamp").alias("replayed_at"),
-                        F.lit(None).cast("string").alias("replay_status"),
-                    ),
-                    "dead_letters",
-                    app_id,
-                    batch_id,
-                )
-                self._append(
-                    per_msg.where("outcome = 'parked'").select(
-                        "job",
-                        "run_id",
-                        "batch_id",
-                        "message_id",
-                        "call_type",
-                        "event",
-                        "source_key",
-                        "commit_version",
-                        "payload",
-                        "reason",
-                        "error_class",
-                        F.col("at").alias("parked_at"),
-                        F.lit(None).cast("timestamp").alias("drained_at"),
-                        F.lit(None).cast("string").alias("drain_status"),
-                        F.lit(0).alias("drain_attempts"),
-                    ),
-                    "retry_queue",
-                    app_id,
-                    batch_id,
-                )
+                if counts[journal.ACKED]:
+                    self._append(
+                        per_msg.where("outcome = 'acked'").select(
+                            "job",
+                            "run_id",
+                            "batch_id",
+                            "message_id",
+                            "call_type",
+                            "event",
+                            "source_key",
+                            "commit_version",
+                            F.col("status").alias("http_status"),
+                            "attempts",
+                            "request_bytes",
+                            "latency_ms",
+                            F.col("at").alias("sent_at"),
+                        ),
+                        "acks",
+                        app_id,
+                        batch_id,
+                    )
+                if counts[journal.DEAD]:
+                    self._append(
+                        per_msg.where("outcome = 'dead'").select(
+                            "job",
+                            "run_id",
+                            "batch_id",
+                            "message_id",
+                            "call_type",
+                            "event",
+                            "source_key",
+                            "commit_version",
+                            "payload",
+                            "error_class",
+                            F.col("reason").alias("error_message"),
+                            F.col("status").alias("http_status"),
+                            F.col("at").alias("failed_at"),
+                            F.lit(None).cast("timestamp").alias("replayed_at"),
+                            F.lit(None).cast("string").alias("replay_status"),
+                        ),
+                        "dead_letters",
+                        app_id,
+                        batch_id,
+                    )
+                if counts[journal.PARKED]:
+                    self._append(
+                        per_msg.where("outcome = 'parked'").select(
+                            "job",
+                            "run_id",
+                            "batch_id",
+                            "message_id",
+                            "call_type",
+                            "event",
+                            "source_key",
+                            "commit_version",
+                            "payload",
+                            "reason",
+                            "error_class",
+                            F.col("at").alias("parked_at"),
+                            F.lit(None).cast("timestamp").alias("drained_at"),
+                            F.lit(None).cast("string").alias("drain_status"),
+                            F.lit(0).alias("drain_attempts"),
+                        ),
+                        "retry_queue",
+                        app_id,
+                        batch_id,
+                    )
             finally:
                 per_msg.unpersist()
             req = (
@@ -277,7 +281,8 @@ class Ledger:
                 .cache()
             )
             requests = req.count()
-            self._append(req, "requests", app_id, batch_id)
+            if requests:
+                self._append(req, "requests", app_id, batch_id)
             req.unpersist()
         elif dry_run:
             counts = {

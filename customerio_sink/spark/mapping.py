@@ -94,7 +94,8 @@ class MessageMapping:
             raise ConfigError(f"mapping.call must be one of {CALLS}, got {self.call!r}")
         if self.source == "cdf" and self.entity not in ENTITIES:
             raise ConfigError(f"mapping.entity must be one of {ENTITIES}, got {self.entity!r}")
-        if self.source == "cdf" and self.key_column is None:
+        composite = self.entity == "relationship" and self.user_id and self.group_id
+        if self.source == "cdf" and self.key_column is None and not composite:
             raise ConfigError("a cdf mapping needs a key column (key, user_id or group_id)")
         if (
             self.call == "track"
@@ -102,6 +103,11 @@ class MessageMapping:
             and not (self.event or self.event_column)
         ):
             raise ConfigError("a track mapping needs event (constant) or event_column")
+        if self.traits_json and self.source == "cdf" and self.entity != "person":
+            raise ConfigError(
+                f"traits_json is supported for people and queue tables, not cdf {self.entity} "
+                "tables: list the trait columns instead"
+            )
         if self.traits and self.traits_json:
             raise ConfigError("give traits columns or traits_json, not both")
         if self.properties and self.properties_json:
@@ -339,7 +345,8 @@ class _Builder:
                 (
                     raw.isNotNull() & parsed.isNull(),
                     F.lit(
-                        f"{m.traits_json}: malformed JSON or not a JSON object (rule: traits must be a JSON object)"
+                        f"{m.traits_json}: malformed JSON or not a JSON object "
+                        "(rule: traits must be a JSON object)"
                     ),
                 ),
                 (
@@ -381,7 +388,8 @@ class _Builder:
             (
                 raw.isNotNull() & parsed.isNull(),
                 F.lit(
-                    f"{column}: malformed JSON or not a JSON object (rule: {field_name} must be a JSON object)"
+                    f"{column}: malformed JSON or not a JSON object "
+                    f"(rule: {field_name} must be a JSON object)"
                 ),
             )
         ]
@@ -445,13 +453,11 @@ def to_messages(
     gid = b.id_col(m.group_id)
 
     key = b.id_col(m.key_column) if m.key_column else F.concat_ws(":", uid, gid)
-    row_ident = F.lit(None).cast("string")
+    row_hash = F.sha1(F.to_json(F.struct(*[b.col(c) for c in df.columns])))
+    # A change without a key is a dead letter; its id still has to be unique per row.
+    row_ident = F.when(key.isNull(), row_hash).otherwise(F.lit(None).cast("string"))
     if not b.is_cdf:
-        row_ident = (
-            b.col(m.row_id).cast("string")
-            if m.row_id
-            else F.sha1(F.to_json(F.struct(*[b.col(c) for c in df.columns])))
-        )
+        row_ident = b.col(m.row_id).cast("string") if m.row_id else row_hash
     # Stage the id parts as columns so the messageId is one SQL expression over names.
     df = df.select(
         "*",
@@ -465,7 +471,9 @@ def to_messages(
     )
     key, ts = F.col("__cio_key"), F.col("__cio_ts")
     if b.is_cdf:
-        mid = _message_id(["__cio_job", "__cio_key", "__cio_version", "__cio_change"], "__cio_ts")
+        mid = _message_id(
+            ["__cio_job", "__cio_key", "__cio_version", "__cio_change", "__cio_row"], "__cio_ts"
+        )
     else:
         mid = _message_id(["__cio_job", "__cio_kind", "__cio_key", "__cio_row"], "__cio_ts")
 
@@ -473,6 +481,7 @@ def to_messages(
     props_entries = b.fields(m.properties)
     common = [("messageId", mid), ("timestamp", ts_text)]
     checks: list[tuple[Column, Column]] = []
+    id_checks: list[tuple[Column, Column]] = []
     need_id_rule = "each call needs userId or anonymousId"
     ident = F.coalesce(uid, anon)
     hash_source: Column = F.lit(None).cast("string")
@@ -504,7 +513,7 @@ def to_messages(
                 [],
             )
             event = F.when(is_delete, F.lit("User Deleted"))
-            checks += b.id_errors("userId", uid, True, "a person change needs its userId")
+            id_checks += b.id_errors("userId", uid, True, "a person change needs its userId")
             checks += b.attribute_errors("traits")
         elif m.entity == "object":
             anon_obj = F.coalesce(
@@ -540,7 +549,7 @@ def to_messages(
                 [],
             )
             event = F.when(is_delete, F.lit("Object Deleted"))
-            checks += b.id_errors("groupId", gid, True, "an object change needs its object id")
+            id_checks += b.id_errors("groupId", gid, True, "an object change needs its object id")
             checks += b.attribute_errors("traits")
         elif m.entity == "relationship":
             rel = _obj(
@@ -577,8 +586,8 @@ def to_messages(
                 [],
             )
             event = F.when(is_delete, F.lit("Relationship Deleted"))
-            checks += b.id_errors("userId", uid, True, "a relationship needs its person")
-            checks += b.id_errors("groupId", gid, True, "a relationship needs its object")
+            id_checks += b.id_errors("userId", uid, True, "a relationship needs its person")
+            id_checks += b.id_errors("groupId", gid, True, "a relationship needs its object")
         else:  # device
             token = b.id_col(m.device_token)
             platform = b.col(m.device_platform).cast("string") if m.device_platform else F.lit(None)
@@ -609,8 +618,10 @@ def to_messages(
             event = F.when(is_delete, F.lit("Device Deleted")).otherwise(
                 F.lit("Device Created or Updated")
             )
-            checks += b.id_errors("userId", uid, True, "a device belongs to a person")
-            checks += b.id_errors("context.device.token", token, True, "a device needs its token")
+            id_checks += b.id_errors("userId", uid, True, "a device belongs to a person")
+            id_checks += b.id_errors(
+                "context.device.token", token, True, "a device needs its token"
+            )
         msg_type = F.when(is_delete, F.lit("track")).otherwise(upsert_type)
         payload = F.when(is_delete, delete).otherwise(upsert)
     else:
@@ -621,14 +632,14 @@ def to_messages(
             entries = [("userId", uid), ("anonymousId", anon)]
             entries += [("traits", _obj(traits_entries))] if not m.traits_json else []
             raw.append(("traits", m.traits_json))
-            checks += b.id_errors("userId", ident, True, need_id_rule)
+            id_checks += b.id_errors("userId", ident, True, need_id_rule)
             checks += b.attribute_errors("traits")
         elif call == "track":
             event = F.lit(m.event) if m.event else b.col(m.event_column).cast("string")
             entries = [("userId", uid), ("anonymousId", anon), ("event", event)]
             entries += [("properties", _obj(props_entries))] if not m.properties_json else []
             raw.append(("properties", m.properties_json))
-            checks += b.id_errors("userId", ident, True, need_id_rule)
+            id_checks += b.id_errors("userId", ident, True, need_id_rule)
             size = F.octet_length(event)
             checks += [
                 (
@@ -649,7 +660,7 @@ def to_messages(
             entries = [("userId", uid), ("anonymousId", anon), ("name", b.col(m.name_column))]
             entries += [("properties", _obj(props_entries))] if not m.properties_json else []
             raw.append(("properties", m.properties_json))
-            checks += b.id_errors("userId", ident, True, need_id_rule)
+            id_checks += b.id_errors("userId", ident, True, need_id_rule)
             checks += b.json_errors(m.properties_json, "properties")
         elif call == "group":
             entries = [
@@ -658,18 +669,18 @@ def to_messages(
                 ("groupId", gid),
                 ("traits", _obj([("objectTypeId", b.object_type()), *traits_entries])),
             ]
-            checks += b.id_errors("groupId", gid, True, "a group call needs groupId")
+            id_checks += b.id_errors("groupId", gid, True, "a group call needs groupId")
             checks += b.attribute_errors("traits")
         else:  # alias
             prev = b.id_col(m.previous_id)
             entries = [("previousId", prev), ("userId", uid)]
-            checks += b.id_errors("previousId", prev, True, "alias needs previousId")
-            checks += b.id_errors("userId", uid, True, "alias needs userId")
+            id_checks += b.id_errors("previousId", prev, True, "alias needs previousId")
+            id_checks += b.id_errors("userId", uid, True, "alias needs userId")
         checks += b.json_errors(m.context_json, "context")
         msg_type = F.lit(call)
         payload = b.with_json([("type", F.lit(call)), *common, *entries], raw)
 
-    checks.append((ts_error.isNotNull(), ts_error))
+    checks = id_checks + checks + [(ts_error.isNotNull(), ts_error)]
     size = F.octet_length(payload)
     checks.append(
         (
@@ -690,7 +701,8 @@ def to_messages(
         msg_type.alias("type"),
         event.cast("string").alias("event"),
         F.encode(payload, "UTF-8").alias("payload"),
-        _first_error(checks).alias("error"),
+        # A delete needs only its ids: a stale attribute must not keep a person from leaving.
+        F.when(is_delete, _first_error(id_checks)).otherwise(_first_error(checks)).alias("error"),
         change.alias("change"),
         version.alias("version"),
         F.sha1(F.coalesce(hash_source, F.lit(""))).alias("hash"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -45,7 +46,7 @@ def resolve_api_key(
         if not (secret_scope and secret_key):
             raise ConfigError("give both secret_scope and secret_key for a Databricks secret")
         try:
-            from pyspark.dbutils import DBUtils  # type: ignore[import-not-found]
+            from pyspark.dbutils import DBUtils
             from pyspark.sql import SparkSession
 
             dbutils = DBUtils(SparkSession.getActiveSession())
@@ -112,8 +113,11 @@ class SinkOptions:
     source_name: str = ""
 
     def __post_init__(self) -> None:
-        if not self.job or "/" in self.job:
-            raise ConfigError(f"job: a non-empty name without '/', got {self.job!r}")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", self.job or ""):
+            raise ConfigError(
+                f"job: 1-100 letters, digits, '.', '_' or '-' (it names paths and ledger rows), "
+                f"got {self.job!r}"
+            )
         if self.on_transient not in (None, "fail", "park"):
             raise ConfigError(f"on_transient: 'fail' or 'park', got {self.on_transient!r}")
         if self.region not in (None, "us", "eu"):

@@ -157,7 +157,8 @@ def _merge(spark: SparkSession, target: str, updates: DataFrame, assignments: st
     updates.createOrReplaceTempView(view)
     try:
         spark.sql(
-            f"MERGE INTO {target} t USING {view} u ON t.job = u.job AND t.message_id = u.message_id "
+            f"MERGE INTO {target} t USING {view} u "
+            "ON t.job = u.job AND t.message_id = u.message_id "
             f"WHEN MATCHED THEN UPDATE SET {assignments}"
         )
     finally:
@@ -182,7 +183,10 @@ def replay_dead_letters(
     run_id = f"replay-{uuid.uuid4().hex[:12]}"
     options.ledger.ensure_tables(spark)
     table = options.ledger.table("dead_letters")
-    cond = f"job = '{options.job}' AND replayed_at IS NULL AND coalesce(replay_status, '') <> 'sending'"
+    cond = (
+        f"job = '{options.job}' AND replayed_at IS NULL "
+        "AND coalesce(replay_status, '') <> 'sending'"
+    )
     if message_ids is not None:
         cond += f" AND message_id IN ({_ids_sql(message_ids)})"
     if where:
@@ -193,7 +197,7 @@ def replay_dead_letters(
         .dropDuplicates(["message_id"])
         .collect()
     )
-    counts = {"selected": len(rows), "acked": 0, "rejected": 0, "still_queued": 0}
+    counts: dict[str, Any] = {"selected": len(rows), "acked": 0, "rejected": 0, "still_queued": 0}
     if rows:
         ids = spark.createDataFrame(
             [(options.job, r.message_id) for r in rows], "job string, message_id string"
@@ -202,7 +206,7 @@ def replay_dead_letters(
         outcomes = _send(spark, options, rows, run_id, fix)
         _append_acks(spark, options, rows, outcomes, run_id)
         now = datetime.now(timezone.utc)
-        updates = []
+        updates: list[tuple[Any, ...]] = []
         for r in rows:
             o = outcomes.get(r.message_id, {"outcome": journal.PARKED, "reason": "not sent"})
             if o["outcome"] == journal.ACKED:
@@ -253,12 +257,12 @@ def drain_retry_queue(
     if max_messages:
         df = df.limit(max_messages)
     rows = df.collect()
-    counts = {"selected": len(rows), "acked": 0, "rejected": 0, "still_queued": 0}
+    counts: dict[str, Any] = {"selected": len(rows), "acked": 0, "rejected": 0, "still_queued": 0}
     if rows:
         outcomes = _send(spark, options, rows, run_id, None)
         _append_acks(spark, options, rows, outcomes, run_id)
         now = datetime.now(timezone.utc)
-        updates = []
+        updates: list[tuple[Any, ...]] = []
         for r in rows:
             o = outcomes.get(r.message_id, {"outcome": journal.PARKED})
             status = {journal.ACKED: "acked", journal.DEAD: "rejected"}.get(o["outcome"])

@@ -173,7 +173,7 @@ def run_sync(
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     try:
         while query.isActive:
-            query.awaitTermination(poll_s)
+            query.awaitTermination(poll_s)  # type: ignore[arg-type]  # seconds; floats work
             drain_ledger()
             if (deadline is not None and time.monotonic() >= deadline) or (
                 stop_event is not None and stop_event.is_set()

@@ -10,6 +10,7 @@ names them).
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from importlib import metadata
 from typing import TYPE_CHECKING
@@ -73,6 +74,9 @@ def _local_conf(app_name: str, master: str, shuffle_partitions: int) -> dict[str
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.streaming.stopTimeout": "60s",
         "spark.driver.memory": "4g",
+        # Workers run this interpreter (with pyarrow etc.), not whatever python3 is on PATH.
+        "spark.pyspark.python": sys.executable,
+        "spark.pyspark.driver.python": sys.executable,
     }
     jars = os.environ.get(ENV_DELTA_JARS)
     if jars:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -67,10 +67,12 @@ def send_settings(options: SinkOptions, run_id: str, concurrency: int) -> SendSe
     )
 
 
-def partition_sender(settings: SendSettings, batch_id: int) -> Callable[[Iterator[Any]], Any]:
+def partition_sender(
+    settings: SendSettings, batch_id: int
+) -> Callable[[Iterable[Any]], Iterable[Any]]:
     """The ``mapInArrow`` function: sends one partition, yields one JSON summary row."""
 
-    def send(batches: Iterator[Any]) -> Iterator[Any]:
+    def send(batches: Iterable[Any]) -> Iterator[Any]:
         import pyarrow as pa
         from pyspark import TaskContext
 
@@ -98,13 +100,16 @@ class CustomerIOWriter:
     progress: Callable[[dict[str, Any]], None] | None = None
     front_door: str = "foreachBatch"
     history: list[dict[str, Any]] = field(default_factory=list)
+    _tables_ready: bool = field(default=False, repr=False)
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         spark = batch_df.sparkSession
         started = datetime.now(timezone.utc)
         opts = self.options
         run_id = run_id_of(spark)
-        opts.ledger.ensure_tables(spark)
+        if not self._tables_ready:
+            opts.ledger.ensure_tables(spark)
+            self._tables_ready = True
         # Batches before this one are committed by the checkpoint and already in the ledger.
         journal.prune_before(opts.ledger.journal, f"{opts.job}/{run_id}", batch_id)
 

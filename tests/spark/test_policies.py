@@ -1,4 +1,4 @@
-"""Bad rows, order per key, backfill safety, the rate budget, transient failures, continuous mode."""
+"""Bad rows, order per key, backfill safety, rate budget, outages, continuous mode."""
 
 from __future__ import annotations
 
@@ -227,7 +227,7 @@ def test_outage_fails_a_change_feed_batch_and_restart_delivers_once(
     emulator.set_faults(drop_before_read=1.0)
     opts = sink_options(tmp_path, emulator, PEOPLE, "people-outage", max_attempts=2)
     cp = str(tmp_path / "cp")
-    with pytest.raises(Exception, match="TransientError|Transient|connection"):
+    with pytest.raises(Exception, match=r"TransientError"):
         run_sync(spark, opts, read_source(spark, path, kind="cdf", start="1"), checkpoint=cp)
     emulator.clear_faults()
     run_sync(spark, opts, read_source(spark, path, kind="cdf", start="1"), checkpoint=cp)

@@ -1,0 +1,102 @@
+"""The benchmark in small mode, as a correctness smoke test (never a timing assertion).
+
+It runs every phase of ``python -m benchmarks.run`` on a few thousand rows and checks what
+must hold whatever the machine's speed: every row acknowledged and in the ledger, the emulator
+accepted each message once, the rate budget respected, and the results file complete.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from benchmarks.run import BenchConfig, print_table, run_benchmark
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+pytestmark = pytest.mark.spark
+
+ROWS = 5000
+PER_ROW = 200
+BUDGET = 20
+BUDGET_ROWS = 2500
+
+EXPECTED_KEYS = {
+    "generated_at",
+    "machine",
+    "config",
+    "dataset",
+    "ours",
+    "official",
+    "per_row",
+    "budget",
+    "ratios",
+    "targets",
+    "errors",
+    "notes",
+}
+
+
+def test_small_benchmark_delivers_everything_within_budget(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    out = tmp_path / "bench-results.json"
+    cfg = BenchConfig(
+        rows=ROWS,
+        out=str(out),
+        sample_per_row=PER_ROW,
+        sweep=False,
+        official_reader="arrow",
+        budget=BUDGET,
+        budget_rows=BUDGET_ROWS,
+        profile=False,
+        workdir=str(tmp_path / "work"),
+        profile_dir=str(tmp_path / "profiles"),
+        log=lambda _: None,
+    )
+    results = run_benchmark(spark, cfg)
+
+    assert results["errors"] == {}
+    ours = results["ours"]
+    assert ours["acked"] == ROWS
+    assert ours["rows_in"] == ROWS
+    assert ours["emulator"]["accepted"] == ROWS
+    assert ours["emulator"]["duplicates"] == 0
+    assert ours["ledger"]["acks_rows"] == ROWS
+    assert ours["ledger"]["distinct_message_ids"] == ROWS
+    assert ours["ledger"]["lineage_rows"] >= 1
+    assert ours["ledger"]["lineage_acked"] == ROWS
+    assert ours["emulator"]["max_body_bytes"] <= 500_000
+
+    for name in ("defaults", "best"):
+        official = results["official"][name]
+        assert official["emulator"]["accepted"] == ROWS, name
+        assert official["emulator"]["duplicates"] == 0, name
+    per_row = results["per_row"]
+    assert per_row["emulator"]["accepted"] == PER_ROW
+    assert per_row["extrapolated"] is True
+
+    budget = results["budget"]
+    assert budget["acked"] == BUDGET_ROWS
+    assert budget["emulator"]["accepted"] == BUDGET_ROWS
+    assert budget["emulator"]["duplicates"] == 0
+    assert budget["max_requests_in_window"] <= BUDGET
+    assert budget["emulator"]["rate_limited"] == 0
+    assert budget["emulator"]["requests"] > BUDGET  # the budget had to bind
+
+    written = json.loads(out.read_text())
+    assert set(written) >= EXPECTED_KEYS
+    assert {"cores", "memory_gb", "python", "java", "spark"} <= set(written["machine"])
+    assert {"ours_vs_official_defaults", "ours_vs_official_best", "ours_vs_per_row"} <= set(
+        written["ratios"]
+    )
+    for section in ("ours", "per_row", "budget"):
+        assert {"driver_total_mb", "workers_total_mb"} <= set(written[section]["memory_mb"])
+
+    lines: list[str] = []
+    print_table(results, lines.append)
+    assert any("official client, best" in line for line in lines)
