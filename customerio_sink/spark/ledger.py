@@ -23,7 +23,7 @@ from customerio_sink.__version__ import __version__
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["JOURNAL_SCHEMA", "TABLES", "Ledger"]
+__all__ = ["JOURNAL_SCHEMA", "TABLES", "Ledger", "RequestLog"]
 
 TABLES: dict[str, str] = {
     "acks": (
@@ -321,3 +321,52 @@ class Ledger:
             spark.createDataFrame([lineage], TABLES["lineage"]), "lineage", app_id, batch_id
         )
         return lineage
+
+
+class RequestLog:
+    """A ``CustomerIOClient(on_request=...)`` hook that keeps requests for the ``requests`` table.
+
+    Lets code outside the sink (notebooks, one-off scripts) put its HTTP requests in the same
+    request log the sink writes::
+
+        log = RequestLog(ledger, job="notebook")
+        with CustomerIOClient(key, on_request=log) as client:
+            client.identify(user_id="u1", traits={"plan": "pro"})
+        log.flush(spark)   # appends one row per request, then forgets them
+    """
+
+    def __init__(self, ledger: Ledger, job: str, run_id: str = "client") -> None:
+        self.ledger = ledger
+        self.job = job
+        self.run_id = run_id
+        self.rows: list[dict[str, Any]] = []
+
+    def __call__(self, metrics: Any) -> None:
+        self.rows.append(
+            {
+                "job": self.job,
+                "run_id": self.run_id,
+                "batch_id": -1,
+                "endpoint": metrics.endpoint,
+                "status": metrics.status,
+                "attempts": metrics.attempts,
+                "latency_ms": float(metrics.latency_ms),
+                "request_bytes": metrics.request_bytes,
+                "message_count": metrics.message_count,
+                "error_class": metrics.error_class,
+                "started_at": datetime.now(timezone.utc),
+            }
+        )
+
+    def flush(self, spark: SparkSession) -> int:
+        """Append the kept rows to the ``requests`` table; returns how many."""
+        rows, self.rows = self.rows, []
+        if rows:
+            self.ledger.ensure_tables(spark)
+            df = spark.createDataFrame(rows, TABLES["requests"])
+            writer = df.write.format("delta").mode("append")
+            if self.ledger.schema:
+                writer.saveAsTable(self.ledger.table("requests"))
+            else:
+                writer.save(f"{self.ledger.path}/{self.ledger.prefix}requests")
+        return len(rows)
