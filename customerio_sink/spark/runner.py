@@ -126,7 +126,7 @@ def run_sync(
         StreamingQueryException: the query failed (e.g. a change-feed batch whose transient
             failures outlasted the retries); the result so far is on ``exc.sync_result``.
     """
-    from customerio_sink.spark.writer import CustomerIOWriter
+    from customerio_sink.spark.writer import CustomerIOWriter, task_slots
 
     result = SyncResult(job=options.job)
 
@@ -145,9 +145,7 @@ def run_sync(
 
         register(spark)
         opts = options.to_options()
-        opts.setdefault(
-            "concurrency", str(options.concurrency or spark.sparkContext.defaultParallelism)
-        )
+        opts.setdefault("concurrency", str(options.concurrency or task_slots(spark)))
         query = (
             prepare(source_df, options)
             .writeStream.queryName(options.job)

@@ -36,8 +36,19 @@ def run_id_of(spark: SparkSession) -> str:
 
     Kept in the checkpoint, so it is stable across restarts and new after a checkpoint reset.
     """
-    value = spark.sparkContext.getLocalProperty(QUERY_ID_PROPERTY)
+    try:
+        value = spark.sparkContext.getLocalProperty(QUERY_ID_PROPERTY)
+    except Exception:  # Spark Connect has no SparkContext: one run per job name
+        value = None
     return value or "batch"
+
+
+def task_slots(spark: SparkSession) -> int:
+    """How many tasks the cluster runs at once (2 when it cannot tell, e.g. Spark Connect)."""
+    try:
+        return max(1, int(spark.sparkContext.defaultParallelism))
+    except Exception:
+        return max(1, int(spark.conf.get("spark.default.parallelism", "2") or 2))
 
 
 def send_settings(options: SinkOptions, run_id: str, concurrency: int) -> SendSettings:
@@ -84,9 +95,16 @@ def partition_sender(
     return send
 
 
+def _num_partitions(df: DataFrame, fallback: int) -> int:
+    try:
+        return int(df.rdd.getNumPartitions())
+    except Exception:  # Spark Connect: no RDDs
+        return fallback
+
+
 def default_concurrency(spark: SparkSession, partitions: int) -> int:
     """How many partitions send at once: at most the cluster's task slots."""
-    return max(1, min(partitions, spark.sparkContext.defaultParallelism))
+    return max(1, min(partitions, task_slots(spark)))
 
 
 @dataclass
@@ -120,14 +138,18 @@ class CustomerIOWriter:
             backfill=opts.backfill,
             hold_recent=opts.hold_recent,
         )
-        partitions = opts.partitions or spark.sparkContext.defaultParallelism
+        partitions = opts.partitions or task_slots(spark)
         if opts.mapping.source == "cdf":
             # All changes of one key in one partition, so the engine can collapse them.
             messages = messages.repartition(partitions, "key")
         elif opts.partitions:
             messages = messages.repartition(partitions)
+        # Partitions beyond the task slots wait their turn, so the budget is split by slots.
         concurrency = opts.concurrency or default_concurrency(
-            spark, messages.rdd.getNumPartitions() if not opts.partitions else partitions
+            spark,
+            partitions
+            if opts.partitions or opts.mapping.source == "cdf"
+            else _num_partitions(messages, partitions),
         )
         settings = send_settings(opts, run_id, concurrency)
         t0 = time.monotonic()

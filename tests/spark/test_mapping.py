@@ -40,7 +40,9 @@ def test_cdf_person_rows_become_identify_and_user_deleted_with_python_equal_ids(
     }
     gone = json.loads(bytes(out["u2"].payload))
     assert gone["type"] == "track" and gone["event"] == "User Deleted" and gone["userId"] == "u2"
-    assert out["u1"].message_id == message_id("people", "u1", 1, "insert", None, time_ms=1767225600000)
+    assert out["u1"].message_id == message_id(
+        "people", "u1", 1, "insert", None, time_ms=1767225600000
+    )
     assert out["u1"].error is None and out["u1"].type == "identify"
 
 
