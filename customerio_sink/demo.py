@@ -255,9 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from customerio_sink.emulator import Emulator
     from customerio_sink.spark.session import get_spark
-    from streaming_jobs import _common, sync_events, sync_people
+    from streaming_jobs import sync_events, sync_people
 
-    _common.local_python_workers()
     os.environ["CUSTOMERIO_API_KEY"] = DEMO_KEY  # the jobs read the key from the environment
     people, events = str(out / "tables" / "people"), str(out / "tables" / "events")
     state = out / ENV

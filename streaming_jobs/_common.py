@@ -47,7 +47,6 @@ __all__ = [
     "job_name",
     "ledger_of",
     "load_checkpoints_file",
-    "local_python_workers",
     "other_columns",
     "parse",
     "positive",
@@ -453,21 +452,6 @@ class _StopOnSignal:
             signal.signal(signal.SIGTERM, self.previous)
 
 
-def local_python_workers() -> None:
-    """Make a local session's Python workers use this interpreter (and so this venv).
-
-    Spark starts workers with ``$PYSPARK_PYTHON`` or else ``python3`` from ``PATH``, which may
-    lack pyarrow; clusters (Databricks) configure their own, so this only sets a default.
-    """
-    import os
-
-    from customerio_sink.spark.session import on_databricks
-
-    if not on_databricks():
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-
-
 def run_stream_job(
     args: argparse.Namespace,
     *,
@@ -493,7 +477,6 @@ def run_stream_job(
         from customerio_sink.spark.session import get_spark
 
         if spark is None:
-            local_python_workers()
             spark = get_spark(job)
         if args.secret_scope or args.secret_key:
             key = resolve_key(args)  # Databricks secrets need the session

@@ -33,6 +33,17 @@ MAX_ATTR_VALUE_BYTES = 1000
 MAX_ATTR_NAME_BYTES = 150
 MAX_ATTRIBUTES = 300
 TRIGGER_WINDOW_HOURS = 72
+SEMANTIC_EVENTS = (
+    "User Deleted",
+    "User Suppressed",
+    "User Unsuppressed",
+    "Device Created or Updated",
+    "Device Deleted",
+    "Relationship Deleted",
+    "Object Deleted",
+    "Report Delivery Event",
+    "Report Content Event",
+)
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 _TS_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"
 
@@ -692,7 +703,12 @@ def to_messages(
             ),
         )
     )
-    in_window = F.coalesce(
+    # The 72-hour rule is about events (they can trigger campaigns); attribute changes and the
+    # semantic calls (deletes, devices…) are not held back or counted.
+    is_event = msg_type.isin("track", "page", "screen") & ~F.coalesce(
+        event.isin(*SEMANTIC_EVENTS), F.lit(False)
+    )
+    in_window = is_event & F.coalesce(
         ts >= F.current_timestamp() - F.expr(f"INTERVAL {TRIGGER_WINDOW_HOURS} HOURS"), F.lit(False)
     )
     return df.select(

@@ -50,16 +50,23 @@ def trigger_kwargs(trigger: str) -> dict[str, Any]:
 
 
 def read_source(
-    spark: SparkSession, source: str, *, kind: str, start: str = "backfill"
+    spark: SparkSession,
+    source: str,
+    *,
+    kind: str,
+    start: str = "backfill",
+    reader_options: dict[str, str] | None = None,
 ) -> DataFrame:
     """Open a Delta table (a name, or a path containing '/') as a stream.
 
     ``kind="cdf"`` reads the change data feed. ``start`` says how a new query begins:
     ``backfill`` (every current row arrives as an insert, then the changes), ``latest`` (only
     changes committed from now on), or a version number. ``kind="queue"`` reads appends and
-    skips commits that rewrite files (e.g. purges of delivered rows).
+    skips commits that rewrite files (e.g. purges of delivered rows). ``reader_options`` go to
+    the Delta source as they are (e.g. ``{"maxFilesPerTrigger": "100"}`` to split a backfill
+    into several micro-batches).
     """
-    reader = spark.readStream.format("delta")
+    reader = spark.readStream.format("delta").options(**(reader_options or {}))
     if kind == "cdf":
         reader = reader.option("readChangeFeed", "true")
         if start == "latest":

@@ -114,6 +114,9 @@ def get_spark(
     if on_databricks():
         return SparkSession.builder.getOrCreate()
 
+    # PySpark starts its workers with $PYSPARK_PYTHON (else python3 on PATH); make it this
+    # interpreter, which has the package and pyarrow.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder
     for key, value in {
         **_local_conf(app_name, master, shuffle_partitions),
