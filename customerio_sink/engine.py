@@ -44,6 +44,50 @@ INPUT_COLUMNS = (
     "in_window",
 )
 
+_REQUEST_FIELDS = (
+    "endpoint",
+    "status",
+    "attempts",
+    "latency_ms",
+    "request_bytes",
+    "message_count",
+    "error_class",
+)
+#: Columns of the per-attempt Parquet tables the ledger ingests (name, Arrow type name).
+OUTCOME_FIELDS = (
+    ("outcome", "string"),
+    ("message_id", "string"),
+    ("call_type", "string"),
+    ("event", "string"),
+    ("source_key", "string"),
+    ("commit_version", "int64"),
+    ("http_status", "int32"),
+    ("attempts", "int32"),
+    ("request_bytes", "int64"),
+    ("latency_ms", "float64"),
+    ("at", "string"),
+    ("payload", "string"),
+    ("reason", "string"),
+    ("error_class", "string"),
+)
+REQUEST_LOG_FIELDS = (
+    ("endpoint", "string"),
+    ("status", "int32"),
+    ("attempts", "int32"),
+    ("latency_ms", "float64"),
+    ("request_bytes", "int64"),
+    ("message_count", "int32"),
+    ("error_class", "string"),
+    ("started_at", "string"),
+)
+
+
+def _schema(fields: Sequence[tuple[str, str]]) -> Any:
+    import pyarrow as pa
+
+    return pa.schema([(name, getattr(pa, kind)()) for name, kind in fields])
+
+
 HELD_REASON = "held back: timestamp inside Customer.io's 72-hour campaign-trigger window"
 
 
@@ -97,6 +141,8 @@ class PartitionSummary:
     request_bytes: int = 0
     in_window: int = 0
     would_send: int = 0
+    min_version: int | None = None
+    max_version: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,10 +150,16 @@ class PartitionSummary:
     @staticmethod
     def merge(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         """Sum partition summaries (as dicts) into one batch summary."""
-        total: dict[str, Any] = {"skipped": {}}
+        total: dict[str, Any] = {"skipped": {}, "min_version": None, "max_version": None}
         for part in parts:
             for name, value in part.items():
                 if name == "partition_id":
+                    continue
+                if name in ("min_version", "max_version"):
+                    if value is not None:
+                        pick = min if name == "min_version" else max
+                        current = total[name]
+                        total[name] = value if current is None else pick(current, value)
                     continue
                 if name == "skipped":
                     for reason, n in value.items():
@@ -181,6 +233,8 @@ class _Sender:
         self.journal = journal.JournalWriter(
             settings.journal_dir, settings.journal_key, batch_id, partition_id, fsync=settings.fsync
         )
+        self.outcomes: dict[str, list[Any]] = {name: [] for name, _ in OUTCOME_FIELDS}
+        self.requests: dict[str, list[Any]] = {name: [] for name, _ in REQUEST_LOG_FIELDS}
         self.pending: list[tuple[Any, ...]] = []
         self.pending_bytes = 0
         self.client: Any = None
@@ -189,9 +243,12 @@ class _Sender:
 
     # -- journal records -------------------------------------------------------------------
     def _on_request(self, metrics: Any) -> None:
-        record = metrics.as_dict() if hasattr(metrics, "as_dict") else dict(vars(metrics))
-        record.pop("message_ids", None)  # the outcome record carries them once
-        self.journal.write({"outcome": "request", "started_at": _now_iso(), **record})
+        # Only the request log's columns: the outcome record carries the message ids once.
+        record = {name: getattr(metrics, name, None) for name in _REQUEST_FIELDS}
+        record["started_at"] = _now_iso()
+        self.journal.write({"outcome": "request", **record})
+        for name, _ in REQUEST_LOG_FIELDS:
+            self.requests[name].append(record.get(name))
 
     def _record(self, outcome: str, rows: Sequence[tuple[Any, ...]], **extra: Any) -> None:
         record: dict[str, Any] = {
@@ -207,6 +264,31 @@ class _Sender:
         if outcome != journal.ACKED:
             record["payloads"] = [bytes(r[PAYLOAD]).decode("utf-8") for r in rows]
         self.journal.write(record)
+        n = len(rows)
+        versions = [v for v in record["versions"] if v is not None]
+        if versions:
+            lo, hi = min(versions), max(versions)
+            s = self.summary
+            s.min_version = lo if s.min_version is None else min(s.min_version, lo)
+            s.max_version = hi if s.max_version is None else max(s.max_version, hi)
+        out = self.outcomes
+        out["outcome"] += [outcome] * n
+        out["message_id"] += record["ids"]
+        out["call_type"] += record["types"]
+        out["event"] += record["events"]
+        out["source_key"] += record["keys"]
+        out["commit_version"] += record["versions"]
+        out["payload"] += record.get("payloads") or [None] * n
+        out["reason"] += record.get("reasons") or [None] * n
+        for name, key in (
+            ("http_status", "status"),
+            ("attempts", "attempts"),
+            ("request_bytes", "request_bytes"),
+            ("latency_ms", "latency_ms"),
+            ("at", "at"),
+            ("error_class", "error_class"),
+        ):
+            out[name] += [record.get(key)] * n
 
     def dead(self, rows: Sequence[tuple[Any, ...]], reasons: Sequence[str], **extra: Any) -> None:
         self._record(journal.DEAD, rows, reasons=list(reasons), **extra)
@@ -226,6 +308,15 @@ class _Sender:
     def finish(self) -> PartitionSummary:
         self._flush(keep_last=False)
         self.journal.close()
+        if self.outcomes["message_id"] or self.requests["endpoint"]:
+            import pyarrow as pa
+
+            self.journal.write_tables(
+                {
+                    "outcomes": pa.table(self.outcomes, schema=_schema(OUTCOME_FIELDS)),
+                    "requests": pa.table(self.requests, schema=_schema(REQUEST_LOG_FIELDS)),
+                }
+            )
         if self.client is not None:
             self.client.close()
         return self.summary

@@ -68,14 +68,35 @@ class JournalWriter:
     partition_id: int
     fsync: bool = False
     _fh: IO[bytes] | None = field(default=None, init=False, repr=False)
+    _stem: str = field(default="", init=False, repr=False)
+
+    @property
+    def directory(self) -> Path:
+        return batch_dir(self.root, self.job, self.batch_id)
 
     def _open(self) -> IO[bytes]:
         if self._fh is None:
-            directory = batch_dir(self.root, self.job, self.batch_id)
-            directory.mkdir(parents=True, exist_ok=True)
-            name = f"part-{self.partition_id:05d}-{uuid.uuid4().hex[:12]}.jsonl"
-            self._fh = open(directory / name, "ab")  # noqa: SIM115 - closed in close()
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._stem = f"part-{self.partition_id:05d}-{uuid.uuid4().hex[:12]}"
+            self._fh = open(self.directory / f"{self._stem}.jsonl", "ab")  # noqa: SIM115
         return self._fh
+
+    def write_tables(self, tables: dict[str, Any]) -> None:
+        """At the end of a task attempt, write its outcomes as Parquet beside the JSONL.
+
+        ``tables`` maps a suffix (``outcomes``, ``requests``) to a ``pyarrow.Table``. Each file
+        appears atomically (rename), so a file that exists is complete; the ledger reads these
+        instead of re-parsing the JSONL, which remains the record for attempts that crashed.
+        """
+        import pyarrow.parquet as pq
+
+        if not self._stem:
+            return
+        for suffix, table in tables.items():
+            final = self.directory / f"{self._stem}.{suffix}.parquet"
+            tmp = self.directory / f".{self._stem}.{suffix}.tmp"
+            pq.write_table(table, tmp, compression="snappy")
+            os.replace(tmp, final)
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one record and flush it to the OS (and to disk when ``fsync``)."""

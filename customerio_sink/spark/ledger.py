@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from customerio_sink import journal
@@ -151,139 +152,51 @@ class Ledger:
 
         app_id = f"{job}:{run_id}"
         directory = journal.batch_dir(self.journal, f"{job}/{run_id}", batch_id)
-        files = sorted(str(p) for p in directory.glob("part-*.jsonl")) if directory.is_dir() else []
         counts = {journal.ACKED: 0, journal.DEAD: 0, journal.PARKED: 0}
         requests = 0
-        versions: tuple[Any, Any] = (None, None)
-        if files and not dry_run:
-            raw = spark.read.schema(JOURNAL_SCHEMA).json(files)
-            base = (
-                F.lit(job).alias("job"),
-                F.lit(run_id).alias("run_id"),
-                F.lit(batch_id).cast("bigint").alias("batch_id"),
-            )
-            per_msg = (
-                raw.where(F.col("outcome").isin(*journal.FINAL_OUTCOMES))
-                .select(
-                    "*",
-                    F.posexplode(F.arrays_zip("ids", "keys", "types", "events", "versions")).alias(
-                        "pos", "m"
-                    ),
-                )
-                .select(
-                    *base,
-                    "outcome",
-                    F.col("m.ids").alias("message_id"),
-                    F.col("m.types").alias("call_type"),
-                    F.col("m.events").alias("event"),
-                    F.col("m.keys").alias("source_key"),
-                    F.col("m.versions").alias("commit_version"),
-                    F.element_at("payloads", F.col("pos") + 1).alias("payload"),
-                    F.coalesce(
-                        F.element_at("reasons", F.col("pos") + 1), F.col("error_class")
-                    ).alias("reason"),
-                    "status",
-                    "attempts",
-                    "request_bytes",
-                    "latency_ms",
-                    F.to_timestamp("at").alias("at"),
-                    "error_class",
-                )
-                .dropDuplicates(["message_id"])
-            ).cache()
-            try:
-                for outcome, n in per_msg.groupBy("outcome").count().collect():
-                    counts[outcome] = n
-                stats = per_msg.agg(F.min("commit_version"), F.max("commit_version")).first()
-                versions = (stats[0], stats[1]) if stats else (None, None)
-                if counts[journal.ACKED]:
+        versions: tuple[Any, Any] = (summary.get("min_version"), summary.get("max_version"))
+        if not dry_run and directory.is_dir():
+            outcomes, reqs, exact = self._journal_frames(spark, directory)
+            if outcomes is not None:
+                if exact:
+                    # One complete attempt per partition: the engine's counts are the rows.
+                    for name, key in (
+                        (journal.ACKED, "acked"),
+                        (journal.DEAD, "dead"),
+                        (journal.PARKED, "parked"),
+                    ):
+                        counts[name] = int(summary.get(key, 0))
+                else:
+                    # A replay: the same message may be in several attempts; keep one.
+                    outcomes = outcomes.dropDuplicates(["message_id"]).cache()
+                    for outcome, n in outcomes.groupBy("outcome").count().collect():
+                        counts[outcome] = n
+                    stats = outcomes.agg(F.min("commit_version"), F.max("commit_version")).first()
+                    versions = (stats[0], stats[1]) if stats else (None, None)
+                self._write_outcomes(outcomes, counts, job, run_id, batch_id, app_id)
+                if not exact:
+                    outcomes.unpersist()
+            if reqs is not None:
+                requests = int(summary.get("requests", 0)) if exact else reqs.count()
+                if requests:
                     self._append(
-                        per_msg.where("outcome = 'acked'").select(
-                            "job",
-                            "run_id",
-                            "batch_id",
-                            "message_id",
-                            "call_type",
-                            "event",
-                            "source_key",
-                            "commit_version",
-                            F.col("status").alias("http_status"),
+                        reqs.select(
+                            F.lit(job).alias("job"),
+                            F.lit(run_id).alias("run_id"),
+                            F.lit(batch_id).cast("bigint").alias("batch_id"),
+                            "endpoint",
+                            "status",
                             "attempts",
-                            "request_bytes",
                             "latency_ms",
-                            F.col("at").alias("sent_at"),
-                        ),
-                        "acks",
-                        app_id,
-                        batch_id,
-                    )
-                if counts[journal.DEAD]:
-                    self._append(
-                        per_msg.where("outcome = 'dead'").select(
-                            "job",
-                            "run_id",
-                            "batch_id",
-                            "message_id",
-                            "call_type",
-                            "event",
-                            "source_key",
-                            "commit_version",
-                            "payload",
+                            "request_bytes",
+                            "message_count",
                             "error_class",
-                            F.col("reason").alias("error_message"),
-                            F.col("status").alias("http_status"),
-                            F.col("at").alias("failed_at"),
-                            F.lit(None).cast("timestamp").alias("replayed_at"),
-                            F.lit(None).cast("string").alias("replay_status"),
+                            F.to_timestamp("started_at").alias("started_at"),
                         ),
-                        "dead_letters",
+                        "requests",
                         app_id,
                         batch_id,
                     )
-                if counts[journal.PARKED]:
-                    self._append(
-                        per_msg.where("outcome = 'parked'").select(
-                            "job",
-                            "run_id",
-                            "batch_id",
-                            "message_id",
-                            "call_type",
-                            "event",
-                            "source_key",
-                            "commit_version",
-                            "payload",
-                            "reason",
-                            "error_class",
-                            F.col("at").alias("parked_at"),
-                            F.lit(None).cast("timestamp").alias("drained_at"),
-                            F.lit(None).cast("string").alias("drain_status"),
-                            F.lit(0).alias("drain_attempts"),
-                        ),
-                        "retry_queue",
-                        app_id,
-                        batch_id,
-                    )
-            finally:
-                per_msg.unpersist()
-            req = (
-                raw.where("outcome = 'request'")
-                .select(
-                    *base,
-                    "endpoint",
-                    "status",
-                    "attempts",
-                    "latency_ms",
-                    "request_bytes",
-                    "message_count",
-                    "error_class",
-                    F.to_timestamp("started_at").alias("started_at"),
-                )
-                .cache()
-            )
-            requests = req.count()
-            if requests:
-                self._append(req, "requests", app_id, batch_id)
-            req.unpersist()
         elif dry_run:
             counts = {
                 journal.ACKED: 0,
@@ -321,6 +234,149 @@ class Ledger:
             spark.createDataFrame([lineage], TABLES["lineage"]), "lineage", app_id, batch_id
         )
         return lineage
+
+    def _journal_frames(
+        self, spark: SparkSession, directory: Path
+    ) -> tuple[DataFrame | None, DataFrame | None, bool]:
+        """(outcomes, requests, exact) for one batch's journal.
+
+        Complete task attempts left Parquet tables; attempts that crashed left only JSONL,
+        which is parsed for them. ``exact`` is true when every partition had exactly one,
+        complete attempt (no duplicates possible, the engine's counts hold).
+        """
+        from pyspark.sql import functions as F
+
+        jsonl = sorted(directory.glob("part-*.jsonl"))
+        stems = [p.name[: -len(".jsonl")] for p in jsonl]
+        complete = [s for s in stems if (directory / f"{s}.outcomes.parquet").exists()]
+        crashed = [str(directory / f"{s}.jsonl") for s in stems if s not in complete]
+        partitions = [s.split("-")[1] for s in stems]
+        exact = not crashed and len(set(partitions)) == len(partitions)
+        frames_out: list[DataFrame] = []
+        frames_req: list[DataFrame] = []
+        if complete:
+            frames_out.append(
+                spark.read.parquet(*[str(directory / f"{s}.outcomes.parquet") for s in complete])
+            )
+            frames_req.append(
+                spark.read.parquet(*[str(directory / f"{s}.requests.parquet") for s in complete])
+            )
+        if crashed:
+            raw = spark.read.schema(JOURNAL_SCHEMA).json(crashed)
+            frames_out.append(
+                raw.where(F.col("outcome").isin(*journal.FINAL_OUTCOMES))
+                .select(
+                    "*",
+                    F.posexplode(F.arrays_zip("ids", "keys", "types", "events", "versions")).alias(
+                        "pos", "m"
+                    ),
+                )
+                .select(
+                    "outcome",
+                    F.col("m.ids").alias("message_id"),
+                    F.col("m.types").alias("call_type"),
+                    F.col("m.events").alias("event"),
+                    F.col("m.keys").alias("source_key"),
+                    F.col("m.versions").alias("commit_version"),
+                    F.col("status").alias("http_status"),
+                    "attempts",
+                    "request_bytes",
+                    "latency_ms",
+                    "at",
+                    F.element_at("payloads", F.col("pos") + 1).alias("payload"),
+                    F.element_at("reasons", F.col("pos") + 1).alias("reason"),
+                    "error_class",
+                )
+            )
+            frames_req.append(
+                raw.where("outcome = 'request'").select(
+                    "endpoint",
+                    "status",
+                    "attempts",
+                    "latency_ms",
+                    "request_bytes",
+                    "message_count",
+                    "error_class",
+                    "started_at",
+                )
+            )
+        if not frames_out:
+            return None, None, exact
+        outcomes, reqs = frames_out[0], frames_req[0]
+        for extra in frames_out[1:]:
+            outcomes = outcomes.unionByName(extra)
+        for extra in frames_req[1:]:
+            reqs = reqs.unionByName(extra)
+        return outcomes, reqs, exact
+
+    def _write_outcomes(
+        self,
+        outcomes: DataFrame,
+        counts: dict[str, int],
+        job: str,
+        run_id: str,
+        batch_id: int,
+        app_id: str,
+    ) -> None:
+        from pyspark.sql import functions as F
+
+        base: list[Any] = [
+            F.lit(job).alias("job"),
+            F.lit(run_id).alias("run_id"),
+            F.lit(batch_id).cast("bigint").alias("batch_id"),
+            "message_id",
+            "call_type",
+            "event",
+            "source_key",
+            "commit_version",
+        ]
+        at = F.to_timestamp("at")
+        if counts[journal.ACKED]:
+            self._append(
+                outcomes.where("outcome = 'acked'").select(
+                    *base,
+                    "http_status",
+                    "attempts",
+                    "request_bytes",
+                    "latency_ms",
+                    at.alias("sent_at"),
+                ),
+                "acks",
+                app_id,
+                batch_id,
+            )
+        if counts[journal.DEAD]:
+            self._append(
+                outcomes.where("outcome = 'dead'").select(
+                    *base,
+                    "payload",
+                    "error_class",
+                    F.coalesce("reason", "error_class").alias("error_message"),
+                    "http_status",
+                    at.alias("failed_at"),
+                    F.lit(None).cast("timestamp").alias("replayed_at"),
+                    F.lit(None).cast("string").alias("replay_status"),
+                ),
+                "dead_letters",
+                app_id,
+                batch_id,
+            )
+        if counts[journal.PARKED]:
+            self._append(
+                outcomes.where("outcome = 'parked'").select(
+                    *base,
+                    "payload",
+                    "reason",
+                    "error_class",
+                    at.alias("parked_at"),
+                    F.lit(None).cast("timestamp").alias("drained_at"),
+                    F.lit(None).cast("string").alias("drain_status"),
+                    F.lit(0).alias("drain_attempts"),
+                ),
+                "retry_queue",
+                app_id,
+                batch_id,
+            )
 
 
 class RequestLog:

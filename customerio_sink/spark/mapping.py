@@ -179,13 +179,19 @@ def _columns(spec: tuple[str, ...] | dict[str, str]) -> list[tuple[str, str]]:
     return [(c, c) for c in spec]
 
 
+def _placeholder(name: str) -> str:
+    return f"__cio_raw_json_{name}__"
+
+
 def _splice(base_json: Column, name: str, raw_json: Column) -> Column:
-    """Append ``"name": <raw JSON>`` to a JSON object string, keeping the raw JSON as written."""
+    """Put a raw JSON string (kept as written) where ``to_json`` wrote the field's placeholder.
+
+    One ``replace`` over the encoded message, so the JSON is encoded once; a null column
+    becomes ``{}``.
+    """
     F = _F()
-    opened = F.regexp_replace(base_json, r"\}$", "")
-    sep = F.when(base_json == F.lit("{}"), F.lit("")).otherwise(F.lit(","))
-    spliced = F.concat(opened, sep, F.lit(f'"{name}":'), F.trim(raw_json), F.lit("}"))
-    return F.when(raw_json.isNull(), base_json).otherwise(spliced)
+    token = F.lit(f'"{_placeholder(name)}"')
+    return F.replace(base_json, token, F.coalesce(raw_json.cast("string"), F.lit("{}")))
 
 
 def _message_id(parts: list[str], time_col: str) -> Column:
@@ -303,6 +309,9 @@ class _Builder:
         self, entries: list[tuple[str, Column]], raw: list[tuple[str, str | None]]
     ) -> Column:
         F = self.F
+        spliced = {name for name, column in raw if column}
+        entries = [(n, c) for n, c in entries if n not in spliced]
+        entries += [(name, F.lit(_placeholder(name))) for name in sorted(spliced)]
         out = F.to_json(_obj(entries))
         for name, column in raw:
             if column:
@@ -394,10 +403,12 @@ class _Builder:
         if not column:
             return []
         raw = self.col(column)
-        parsed = F.from_json(raw, "map<string,string>")
+        # json_object_keys is NULL for malformed JSON and for anything but an object, and does
+        # not build the values: ~6x cheaper than from_json on event properties.
+        keys = F.json_object_keys(raw)
         return [
             (
-                raw.isNotNull() & parsed.isNull(),
+                raw.isNotNull() & keys.isNull(),
                 F.lit(
                     f"{column}: malformed JSON or not a JSON object "
                     f"(rule: {field_name} must be a JSON object)"
@@ -487,6 +498,10 @@ def to_messages(
         )
     else:
         mid = _message_id(["__cio_job", "__cio_kind", "__cio_key", "__cio_row"], "__cio_ts")
+    # Each stage is computed once and referenced by name (the id is in the payload and its
+    # own column; the payload in the size check, the error column and the output).
+    df = df.select("*", mid.alias("__cio_mid"))
+    mid = F.col("__cio_mid")
 
     traits_entries = b.fields(m.traits)
     props_entries = b.fields(m.properties)
@@ -692,6 +707,8 @@ def to_messages(
         payload = b.with_json([("type", F.lit(call)), *common, *entries], raw)
 
     checks = id_checks + checks + [(ts_error.isNotNull(), ts_error)]
+    df = df.select("*", payload.alias("__cio_payload"))
+    payload = F.col("__cio_payload")
     size = F.octet_length(payload)
     checks.append(
         (
