@@ -45,7 +45,19 @@ _CHUNK = 5000
 
 
 def register(spark: SparkSession) -> None:
-    """Register the ``customerio`` format with this session (again is a no-op)."""
+    """Register the ``customerio`` format with this session (again is a no-op).
+
+    Spark resolves a Python data source again while planning each micro-batch, in the session
+    that is *active* on the stream's thread — inherited from the thread that starts the query,
+    which may hold another session (e.g. the clone a foreachBatch call left active). So this
+    also makes ``spark`` the active session of the calling thread: call it just before
+    ``start()``.
+    """
+    try:
+        # First: the "already exists" check looks in the active session.
+        spark._jvm.SparkSession.setActiveSession(spark._jsparkSession)  # type: ignore[union-attr]
+    except Exception:  # Spark Connect: no JVM here, one server-side session
+        pass
     try:
         spark.dataSource.register(CustomerIODataSource)
     except Exception as exc:

@@ -106,12 +106,12 @@ def get_spark(
         DeltaUnavailableError: the Delta JARs could not be resolved or the JVM did not start.
             The message says how to fix it (network to Maven Central, a mirror, or local JARs).
     """
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        return active
-    if on_databricks():
+    if on_databricks() or SparkContext._active_spark_context is not None:
+        # The running application's session. Not getActiveSession(): on a thread that ran a
+        # foreachBatch, that can be the stream's private clone of the session.
         return SparkSession.builder.getOrCreate()
 
     # PySpark starts its workers with $PYSPARK_PYTHON (else python3 on PATH); make it this
