@@ -17,6 +17,7 @@ Delta ledger rows are written by :func:`ingest_committed` — which
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -53,11 +54,10 @@ def register(spark: SparkSession) -> None:
     also makes ``spark`` the active session of the calling thread: call it just before
     ``start()``.
     """
-    try:
-        # First: the "already exists" check looks in the active session.
+    # First: the "already exists" check looks in the active session. (Spark Connect has no
+    # JVM here and one server-side session: nothing to do.)
+    with contextlib.suppress(Exception):
         spark._jvm.SparkSession.setActiveSession(spark._jsparkSession)  # type: ignore[union-attr]
-    except Exception:  # Spark Connect: no JVM here, one server-side session
-        pass
     try:
         spark.dataSource.register(CustomerIODataSource)
     except Exception as exc:
