@@ -22,14 +22,13 @@
 
 # COMMAND ----------
 
-import os
-import tempfile
+
+from customerio_sink.notebook import notebook_params, setup_notebook
 
 try:
     dbutils  # noqa: F821  (Databricks)
-    ON_DATABRICKS = True
 except NameError:
-    ON_DATABRICKS = False
+    dbutils = None
 
 # Widgets on Databricks; NB_<NAME> environment variables locally (e.g. NB_WORK_DIR=/tmp/nb).
 WIDGETS = {
@@ -39,12 +38,7 @@ WIDGETS = {
     "secret_key": "",
     "region": "us",
 }
-if ON_DATABRICKS:
-    for _name, _default in WIDGETS.items():
-        dbutils.widgets.text(_name, _default)  # noqa: F821
-    P = {name: dbutils.widgets.get(name) for name in WIDGETS}  # noqa: F821
-else:
-    P = {name: os.environ.get(f"NB_{name.upper()}", value) for name, value in WIDGETS.items()}
+ON_DATABRICKS, P = notebook_params(WIDGETS, dbutils)
 
 # COMMAND ----------
 
@@ -61,37 +55,14 @@ else:
 import json
 import shutil
 
-from customerio_sink.emulator import Emulator
-from customerio_sink.secrets import SecretKey
 from customerio_sink.spark.ledger import Ledger
 from customerio_sink.spark.mapping import MessageMapping
-from customerio_sink.spark.options import SinkOptions, resolve_api_key
+from customerio_sink.spark.options import SinkOptions
 from customerio_sink.spark.runner import read_source, run_sync
-from customerio_sink.spark.session import get_spark
 
-TEMP_WORK = not P["work_dir"]
-if ON_DATABRICKS and TEMP_WORK:
-    raise ValueError("set the work_dir widget to a /Volumes/... directory")
-WORK = P["work_dir"] or tempfile.mkdtemp(prefix="cio-nb-00-")
-JOB = P["job"]
-
-if ON_DATABRICKS:
-    emu = None
-    API_KEY = resolve_api_key(secret_scope=P["secret_scope"], secret_key=P["secret_key"])
-    TARGET = {"region": P["region"] or None}
-else:
-    spark = get_spark()
-    emu = Emulator().start()  # the emulator's test key is "test-key"
-    API_KEY = SecretKey("test-key")
-    TARGET = {"endpoint": emu.url}
-
-
-def show(df, n=20):
-    """display() on Databricks, a text table locally."""
-    if ON_DATABRICKS:
-        display(df.limit(n))  # noqa: F821
-    else:
-        df.show(n, truncate=False)
+nb = setup_notebook("00", P, on_databricks=ON_DATABRICKS, display=globals().get("display"))
+spark, WORK, TEMP_WORK, JOB = nb.spark, nb.work, nb.temp_work, P["job"]
+emu, API_KEY, TARGET, show = nb.emulator, nb.api_key, nb.target, nb.show
 
 
 print(f"work dir: {WORK}; sending to {TARGET}")

@@ -20,14 +20,13 @@
 
 # COMMAND ----------
 
-import os
-import tempfile
+
+from customerio_sink.notebook import notebook_params, setup_notebook
 
 try:
     dbutils  # noqa: F821  (Databricks)
-    ON_DATABRICKS = True
 except NameError:
-    ON_DATABRICKS = False
+    dbutils = None
 
 # Widgets on Databricks; NB_<NAME> environment variables locally (e.g. NB_WORK_DIR=/tmp/nb).
 WIDGETS = {
@@ -41,12 +40,7 @@ WIDGETS = {
     "newsletter_id": "101",
     "broadcast_id": "202",
 }
-if ON_DATABRICKS:
-    for _name, _default in WIDGETS.items():
-        dbutils.widgets.text(_name, _default)  # noqa: F821
-    P = {name: dbutils.widgets.get(name) for name in WIDGETS}  # noqa: F821
-else:
-    P = {name: os.environ.get(f"NB_{name.upper()}", value) for name, value in WIDGETS.items()}
+ON_DATABRICKS, P = notebook_params(WIDGETS, dbutils)
 
 # COMMAND ----------
 
@@ -57,44 +51,23 @@ import requests
 from matplotlib.figure import Figure
 
 from customerio_sink.app_api import AppAPIClient
-from customerio_sink.emulator import Emulator
-from customerio_sink.secrets import SecretKey
 from customerio_sink.spark.ledger import Ledger
 from customerio_sink.spark.mapping import MessageMapping
 from customerio_sink.spark.options import SinkOptions, resolve_api_key
 from customerio_sink.spark.runner import read_source, run_sync
-from customerio_sink.spark.session import get_spark
 
-TEMP_WORK = not P["work_dir"]
-if ON_DATABRICKS and TEMP_WORK:
-    raise ValueError("set the work_dir widget to a /Volumes/... directory")
-WORK = P["work_dir"] or tempfile.mkdtemp(prefix="cio-nb-11-")
-JOB = P["job"]
-
+nb = setup_notebook("11", P, on_databricks=ON_DATABRICKS, display=globals().get("display"))
+spark, WORK, TEMP_WORK, JOB = nb.spark, nb.work, nb.temp_work, P["job"]
+emu, API_KEY, TARGET, show = nb.emulator, nb.api_key, nb.target, nb.show
 if ON_DATABRICKS:
-    emu = None
-    API_KEY = resolve_api_key(secret_scope=P["secret_scope"], secret_key=P["secret_key"])
-    TARGET = {"region": P["region"] or None}
     app = AppAPIClient(
         resolve_api_key(secret_scope=P["secret_scope"], secret_key=P["app_secret_key"]),
         region=P["region"] or None,
     )
 else:
-    spark = get_spark()
-    emu = Emulator().start()  # test keys: "test-key" (Pipelines), "app-key" (App API)
-    API_KEY = SecretKey("test-key")
-    TARGET = {"endpoint": emu.url}
     app = AppAPIClient("app-key", endpoint=emu.url)
 print(app)
-
-
-def show_figure(fig, name):
-    """display() on Databricks, a PNG in the work dir locally."""
-    if ON_DATABRICKS:
-        display(fig)  # noqa: F821
-    else:
-        fig.savefig(f"{WORK}/{name}.png", dpi=90)
-        print(f"saved {WORK}/{name}.png")
+show_figure = nb.show_figure
 
 
 # COMMAND ----------
