@@ -4,6 +4,7 @@
 
     CustomerIOSinkError                 status, code, message_ids, attempts
     ├── ConfigError                     a bad option (never echoes the key)
+    │   └── DeltaUnavailableError       no local Spark session with Delta (JARs unresolvable)
     ├── ValidationError                 field, rule, violations
     ├── PayloadTooLargeError            size, limit, index
     ├── AuthenticationError             401 / 403
@@ -30,6 +31,7 @@ __all__ = [
     "CircuitOpenError",
     "ConfigError",
     "CustomerIOSinkError",
+    "DeltaUnavailableError",
     "PayloadTooLargeError",
     "RateLimitedError",
     "RejectedError",
@@ -110,6 +112,12 @@ class ConfigError(CustomerIOSinkError):
     """Raised when an option is invalid (bad region, unusable key, impossible limits)."""
 
     default_code = "config"
+
+
+class DeltaUnavailableError(ConfigError):
+    """Raised when a local Spark session with Delta cannot start (Delta's JARs unresolvable)."""
+
+    default_code = "delta_unavailable"
 
 
 class ValidationError(CustomerIOSinkError):

@@ -15,6 +15,8 @@ import tempfile
 from importlib import metadata
 from typing import TYPE_CHECKING
 
+from customerio_sink.errors import DeltaUnavailableError
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
@@ -24,10 +26,6 @@ __all__ = ["DeltaUnavailableError", "delta_maven_coordinate", "get_spark", "on_d
 ENV_DELTA_PACKAGE = "CUSTOMERIO_SINK_DELTA_PACKAGE"  # Maven coordinate override
 ENV_DELTA_JARS = "CUSTOMERIO_SINK_DELTA_JARS"  # comma-separated local JAR paths (offline)
 ENV_MAVEN_REPO = "CUSTOMERIO_SINK_MAVEN_REPO"  # extra Maven repository / mirror URL
-
-
-class DeltaUnavailableError(RuntimeError):
-    """Raised when a local Spark session with Delta cannot be started (JARs not resolvable)."""
 
 
 def on_databricks() -> bool:
