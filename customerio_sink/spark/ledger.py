@@ -114,13 +114,18 @@ class Ledger:
             else spark.read.format("delta").load(f"{self.path}/{self.prefix}{name}")
         )
 
-    def _append(self, df: DataFrame, name: str, app_id: str, version: int) -> None:
-        writer = (
-            df.write.format("delta")
-            .mode("append")
-            .option("txnAppId", f"{app_id}:{name}")
-            .option("txnVersion", version)
-        )
+    def append_rows(self, spark: SparkSession, rows: list[dict[str, Any]], name: str) -> None:
+        """Append plain rows (dicts with the table's columns) to one ledger table."""
+        if rows:
+            self._append(spark.createDataFrame(rows, TABLES[name]), name)
+
+    def _append(
+        self, df: DataFrame, name: str, app_id: str | None = None, version: int | None = None
+    ) -> None:
+        """Append to a ledger table; with ``app_id``/``version``, idempotently (Delta txn)."""
+        writer = df.write.format("delta").mode("append")
+        if app_id is not None:
+            writer = writer.option("txnAppId", f"{app_id}:{name}").option("txnVersion", version)
         if self.schema:
             writer.saveAsTable(self.table(name))
         else:
@@ -419,10 +424,5 @@ class RequestLog:
         rows, self.rows = self.rows, []
         if rows:
             self.ledger.ensure_tables(spark)
-            df = spark.createDataFrame(rows, TABLES["requests"])
-            writer = df.write.format("delta").mode("append")
-            if self.ledger.schema:
-                writer.saveAsTable(self.ledger.table("requests"))
-            else:
-                writer.save(f"{self.ledger.path}/{self.ledger.prefix}requests")
+            self.ledger.append_rows(spark, rows, "requests")
         return len(rows)

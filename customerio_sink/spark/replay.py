@@ -107,13 +107,7 @@ def _append_acks(
 def _write(
     spark: SparkSession, options: SinkOptions, rows: list[dict[str, Any]], table: str
 ) -> None:
-    from customerio_sink.spark.ledger import TABLES
-
-    writer = spark.createDataFrame(rows, TABLES[table]).write.format("delta").mode("append")
-    if options.ledger.schema:
-        writer.saveAsTable(options.ledger.table(table))
-    else:
-        writer.save(f"{options.ledger.path}/{options.ledger.prefix}{table}")
+    options.ledger.append_rows(spark, rows, table)
 
 
 def _record_run(
