@@ -175,10 +175,21 @@ def run_official(
 
 
 def run_per_row(
-    df: DataFrame, *, url: str, key: str, sample: int, reader: str = "local_iterator"
+    df: DataFrame,
+    *,
+    url: str,
+    key: str,
+    sample: int,
+    reader: str = "local_iterator",
+    session: bool = False,
 ) -> dict[str, Any]:
-    """POST the first ``sample`` rows one per request to ``/v1/track`` (a reused Session)."""
-    session = requests.Session()
+    """POST the first ``sample`` rows one per request to ``/v1/track``.
+
+    ``session=False`` is the loop the issue describes, as a hand-written notebook has it:
+    ``requests.post`` per row (a new connection each time). ``session=True`` reuses one
+    ``requests.Session`` (keep-alive): the same loop written with more care, reported beside it.
+    """
+    http: Any = requests.Session() if session else requests
     statuses: dict[int, int] = {}
     sent = 0
     started = time.perf_counter()
@@ -192,17 +203,19 @@ def run_per_row(
                 "properties": json.loads(properties),
                 "timestamp": _utc(ts).isoformat(timespec="milliseconds"),
             }
-            response = session.post(f"{url}/v1/track", json=msg, auth=(key, ""))
+            response = http.post(f"{url}/v1/track", json=msg, auth=(key, ""))
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
             sent += 1
         wall = time.perf_counter() - started
     finally:
-        session.close()
+        if session:
+            http.close()
     return {
         "rows": sent,
         "wall_s": wall,
         "events_per_s": sent / wall if wall > 0 else 0.0,
         "status_counts": statuses,
         "reader": reader,
+        "http": "requests.Session().post" if session else "requests.post",
         "uses_python_workers": False,
     }

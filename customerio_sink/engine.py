@@ -19,7 +19,7 @@ Pure Python: no pyspark import, so it is tested without Spark.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -173,13 +173,76 @@ def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _rows(batches: Iterable[Mapping[str, Sequence[Any]]]) -> Iterator[tuple[Any, ...]]:
-    for batch in batches:
-        yield from zip(*(batch[c] for c in INPUT_COLUMNS), strict=True)
-
-
 # Row tuple positions (INPUT_COLUMNS order).
 KEY, MID, TYPE, EVENT, PAYLOAD, ERROR, CHANGE, VERSION, HASH, HOLD, IN_WINDOW = range(11)
+
+#: Arrow types of the input columns (INPUT_COLUMNS order).
+_INPUT_TYPES = (
+    "string",
+    "string",
+    "string",
+    "string",
+    "binary",
+    "string",
+    "string",
+    "int64",
+    "string",
+    "bool_",
+    "bool_",
+)
+
+
+def _input_schema() -> Any:
+    return _schema(tuple(zip(INPUT_COLUMNS, _INPUT_TYPES, strict=True)))
+
+
+def _as_arrow(batch: Any) -> Any:
+    """One input batch as an Arrow record batch of the input columns, in INPUT_COLUMNS order.
+
+    Arrow batches (what ``mapInArrow`` hands over) are used as they are, with no per-row Python
+    objects; column mappings (lists per column) are converted.
+    """
+    import pyarrow as pa
+
+    schema = _input_schema()
+    if isinstance(batch, pa.RecordBatch):
+        arrays = []
+        for name, wanted in zip(INPUT_COLUMNS, schema.types, strict=True):
+            column = batch.column(name)
+            arrays.append(column if column.type == wanted else column.cast(wanted))
+        return pa.RecordBatch.from_arrays(arrays, schema=schema)
+    return pa.RecordBatch.from_pydict({c: list(batch[c]) for c in INPUT_COLUMNS}, schema=schema)
+
+
+def _from_tuples(rows: Sequence[tuple[Any, ...]]) -> Any:
+    import pyarrow as pa
+
+    schema = _input_schema()
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in INPUT_COLUMNS]
+    return pa.RecordBatch.from_arrays(
+        [pa.array(list(c), type=t) for c, t in zip(columns, schema.types, strict=True)],
+        schema=schema,
+    )
+
+
+def _tuples(batch: Any) -> list[tuple[Any, ...]]:
+    """Row tuples (INPUT_COLUMNS order) of an Arrow batch: for the rare per-row paths."""
+    return list(zip(*(batch.column(i).to_pylist() for i in range(len(INPUT_COLUMNS))), strict=True))
+
+
+def _count(mask: Any) -> int:
+    import pyarrow.compute as pc
+
+    return int(pc.sum(mask).as_py() or 0)
+
+
+def _payload_bytes(batch: Any) -> int:
+    """Bytes of the batch's messages plus one separator each (as the packer counts them)."""
+    import pyarrow.compute as pc
+
+    if not batch.num_rows:
+        return 0
+    return int(pc.sum(pc.binary_length(batch.column(PAYLOAD))).as_py() or 0) + batch.num_rows
 
 
 def build_client(settings: SendSettings, on_request: Any = None) -> Any:
@@ -235,7 +298,7 @@ class _Sender:
         )
         self.outcomes: dict[str, list[Any]] = {name: [] for name, _ in OUTCOME_FIELDS}
         self.requests: dict[str, list[Any]] = {name: [] for name, _ in REQUEST_LOG_FIELDS}
-        self.pending: list[tuple[Any, ...]] = []
+        self.pending: list[Any] = []  # Arrow batches of sendable rows, in order
         self.pending_bytes = 0
         self.client: Any = None
         if not settings.dry_run:
@@ -250,34 +313,56 @@ class _Sender:
         for name, _ in REQUEST_LOG_FIELDS:
             self.requests[name].append(record.get(name))
 
-    def _record(self, outcome: str, rows: Sequence[tuple[Any, ...]], **extra: Any) -> None:
+    def _record(self, outcome: str, rows: Any, **extra: Any) -> None:
+        """Journal one final outcome of ``rows`` (row tuples, or an Arrow batch of input rows)
+        and keep it for the attempt's outcome table."""
+        if isinstance(rows, list | tuple):
+            ids = [r[MID] for r in rows]
+            keys = [r[KEY] for r in rows]
+            types = [r[TYPE] for r in rows]
+            events = [r[EVENT] for r in rows]
+            versions = [r[VERSION] for r in rows]
+            present = [v for v in versions if v is not None]
+            lo, hi = (min(present), max(present)) if present else (None, None)
+            payloads = [bytes(r[PAYLOAD]).decode("utf-8") for r in rows]
+        else:
+            import pyarrow.compute as pc
+
+            ids = rows.column(MID).to_pylist()
+            keys = rows.column(KEY).to_pylist()
+            types = rows.column(TYPE).to_pylist()
+            events = rows.column(EVENT).to_pylist()
+            versions = rows.column(VERSION).to_pylist()
+            bounds = pc.min_max(rows.column(VERSION)).as_py()
+            lo, hi = bounds["min"], bounds["max"]
+            payloads = None
         record: dict[str, Any] = {
             "outcome": outcome,
-            "ids": [r[MID] for r in rows],
-            "keys": [r[KEY] for r in rows],
-            "types": [r[TYPE] for r in rows],
-            "events": [r[EVENT] for r in rows],
-            "versions": [r[VERSION] for r in rows],
+            "ids": ids,
+            "keys": keys,
+            "types": types,
+            "events": events,
+            "versions": versions,
             "at": _now_iso(),
             **extra,
         }
         if outcome != journal.ACKED:
-            record["payloads"] = [bytes(r[PAYLOAD]).decode("utf-8") for r in rows]
+            if payloads is None:
+                payloads = [bytes(p).decode("utf-8") for p in rows.column(PAYLOAD).to_pylist()]
+            record["payloads"] = payloads
         self.journal.write(record)
-        n = len(rows)
-        versions = [v for v in record["versions"] if v is not None]
-        if versions:
-            lo, hi = min(versions), max(versions)
+        n = len(ids)
+        if lo is not None and hi is not None:
             s = self.summary
             s.min_version = lo if s.min_version is None else min(s.min_version, lo)
             s.max_version = hi if s.max_version is None else max(s.max_version, hi)
         out = self.outcomes
         out["outcome"] += [outcome] * n
-        out["message_id"] += record["ids"]
-        out["call_type"] += record["types"]
-        out["event"] += record["events"]
-        out["source_key"] += record["keys"]
-        out["commit_version"] += record["versions"]
+        out["message_id"] += ids
+        out["call_type"] += types
+        out["event"] += events
+        out["source_key"] += keys
+        out["commit_version"] += versions
         out["payload"] += record.get("payloads") or [None] * n
         out["reason"] += record.get("reasons") or [None] * n
         for name, key in (
@@ -299,9 +384,12 @@ class _Sender:
         self.summary.parked += len(rows)
 
     # -- sending ---------------------------------------------------------------------------
-    def add(self, row: tuple[Any, ...]) -> None:
-        self.pending.append(row)
-        self.pending_bytes += len(row[PAYLOAD]) + 1
+    def add(self, batch: Any) -> None:
+        """Queue an Arrow batch of sendable rows (in order); send what fills whole bodies."""
+        if not batch.num_rows:
+            return
+        self.pending.append(batch)
+        self.pending_bytes += _payload_bytes(batch)
         if self.pending_bytes >= 2 * self.max_body:
             self._flush(keep_last=True)
 
@@ -322,46 +410,53 @@ class _Sender:
         return self.summary
 
     def _flush(self, *, keep_last: bool) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         from customerio_sink.packing import pack_ranges
 
         if not self.pending:
             return
-        ranges = pack_ranges([len(r[PAYLOAD]) for r in self.pending], self.max_body)
-        if keep_last and len(ranges) > 1:
-            ranges, tail = ranges[:-1], self.pending[ranges[-1][0] :]
+        if len(self.pending) == 1:
+            batch = self.pending[0]
         else:
-            tail = []
+            batch = pa.Table.from_batches(self.pending).combine_chunks().to_batches()[0]
+        lengths = pc.binary_length(batch.column(PAYLOAD)).to_pylist()
+        ranges = pack_ranges(lengths, self.max_body)
+        tail = None
+        if keep_last and len(ranges) > 1:
+            ranges, tail = ranges[:-1], batch.slice(ranges[-1][0])
         cap = self.settings.max_batch_messages
         for start, end in ranges:
             step = cap or (end - start)
             for chunk_start in range(start, end, step):
-                self._send(self.pending[chunk_start : min(end, chunk_start + step)])
-        self.pending = list(tail)
-        self.pending_bytes = sum(len(r[PAYLOAD]) + 1 for r in tail)
+                self._send(batch.slice(chunk_start, min(end, chunk_start + step) - chunk_start))
+        self.pending = [tail] if tail is not None else []
+        self.pending_bytes = _payload_bytes(tail) if tail is not None else 0
 
-    def _send(self, rows: Sequence[tuple[Any, ...]]) -> None:
+    def _send(self, rows: Any) -> None:
+        """Send one body's rows (an Arrow batch); split it when the API rejects it."""
         from customerio_sink.errors import CircuitOpenError, RejectedError, TransientError
         from customerio_sink.packing import batch_body
 
+        items = rows.column(PAYLOAD).to_pylist()
         if self.settings.dry_run:
-            self.summary.would_send += len(rows)
+            self.summary.would_send += len(items)
             self.summary.requests += 1
-            self.summary.request_bytes += len(batch_body([bytes(r[PAYLOAD]) for r in rows]))
+            self.summary.request_bytes += len(batch_body(items))
             return
         started = time.monotonic()
         try:
-            metrics = self.client.send_encoded(
-                [bytes(r[PAYLOAD]) for r in rows], [r[MID] for r in rows]
-            )
+            metrics = self.client.send_encoded(items, rows.column(MID).to_pylist())
         except RejectedError as exc:
-            if len(rows) > 1:
+            if len(items) > 1:
                 # Split to isolate the bad messages; the good halves still go through.
-                middle = len(rows) // 2
-                self._send(rows[:middle])
-                self._send(rows[middle:])
+                middle = len(items) // 2
+                self._send(rows.slice(0, middle))
+                self._send(rows.slice(middle))
                 return
             self.dead(
-                rows,
+                _tuples(rows),
                 ["; ".join(exc.reasons) or str(exc)],
                 status=exc.status,
                 error_class=type(exc).__name__,
@@ -369,12 +464,12 @@ class _Sender:
             return
         except (TransientError, CircuitOpenError) as exc:
             if self.settings.on_transient == "park":
-                self.park(rows, str(exc), type(exc).__name__)
+                self.park(_tuples(rows), str(exc), type(exc).__name__)
                 return
             raise
         self.summary.requests += 1
         self.summary.request_bytes += int(getattr(metrics, "request_bytes", 0) or 0)
-        self.summary.acked += len(rows)
+        self.summary.acked += len(items)
         self._record(
             journal.ACKED,
             rows,
@@ -397,47 +492,60 @@ def run_partition(
         TransientError / CircuitOpenError: with ``on_transient="fail"``, after the retries.
         AuthenticationError: always — a wrong key is a configuration error, not a dead letter.
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     done = journal.final_message_ids(settings.journal_dir, settings.journal_key, batch_id)
+    done_ids = pa.array(sorted(done), type=pa.string()) if done else None
     sender = _Sender(settings, batch_id, partition_id)
     summary = sender.summary
-    rows: Iterable[tuple[Any, ...]] = _rows(batches)
     invalid: list[tuple[Any, ...]] = []
-    if settings.collapse:
-        materialised = list(rows)
-        summary.rows_in = len(materialised)
-        # Invalid changes (a missing key among them) are dead letters of their own; they must
-        # not supersede, or be superseded by, the valid changes of their key.
-        # (Pre-images are never sent; they only tell whether an update changed anything.)
-        bad = [r for r in materialised if r[ERROR] is not None and r[CHANGE] != "update_preimage"]
-        invalid = [r for r in bad if r[MID] not in done]
-        summary.already_final += len(bad) - len(invalid)
-        bad_ids = {id(r) for r in bad}
-        collapsed = collapse_changes(
-            (r for r in materialised if id(r) not in bad_ids),
-            key=lambda r: r[KEY],
-            change=lambda r: r[CHANGE],
-            version=lambda r: r[VERSION] or 0,
-            mapped_hash=lambda r: r[HASH],
-        )
-        summary.skipped = dict(collapsed.skipped)
-        rows = collapsed.rows
     held: list[tuple[Any, ...]] = []
     try:
-        for row in rows:
+        arrow_batches: Iterable[Any]
+        if settings.collapse:
+            materialised = [r for b in batches for r in _tuples(_as_arrow(b))]
+            summary.rows_in = len(materialised)
+            # Invalid changes (a missing key among them) are dead letters of their own; they
+            # must not supersede, or be superseded by, the valid changes of their key.
+            # (Pre-images are never sent; they only tell whether an update changed anything.)
+            bad = [
+                r for r in materialised if r[ERROR] is not None and r[CHANGE] != "update_preimage"
+            ]
+            invalid = [r for r in bad if r[MID] not in done]
+            summary.already_final += len(bad) - len(invalid)
+            bad_ids = {id(r) for r in bad}
+            collapsed = collapse_changes(
+                (r for r in materialised if id(r) not in bad_ids),
+                key=lambda r: r[KEY],
+                change=lambda r: r[CHANGE],
+                version=lambda r: r[VERSION] or 0,
+                mapped_hash=lambda r: r[HASH],
+            )
+            summary.skipped = dict(collapsed.skipped)
+            arrow_batches = [_from_tuples(list(collapsed.rows))]
+        else:
+            arrow_batches = (_as_arrow(b) for b in batches)
+        # Column-wise per batch: no Python object per row on the common path (valid rows).
+        for batch in arrow_batches:
             if not settings.collapse:
-                summary.rows_in += 1
-            if row[MID] in done:
-                summary.already_final += 1
-                continue
-            if row[ERROR] is not None:
-                invalid.append(row)
-                continue
-            if row[IN_WINDOW]:
-                summary.in_window += 1
-            if row[HOLD]:
-                held.append(row)
-                continue
-            sender.add(row)
+                summary.rows_in += batch.num_rows
+            if done_ids is not None:
+                finished = pc.is_in(batch.column(MID), value_set=done_ids)
+                n_done = _count(finished)
+                if n_done:
+                    summary.already_final += n_done
+                    batch = batch.filter(pc.invert(finished))
+            failed = batch.column(ERROR).is_valid()
+            if _count(failed):
+                invalid += _tuples(batch.filter(failed))
+                batch = batch.filter(pc.invert(failed))
+            summary.in_window += _count(batch.column(IN_WINDOW))
+            hold = pc.fill_null(batch.column(HOLD), False)
+            if _count(hold):
+                held += _tuples(batch.filter(hold))
+                batch = batch.filter(pc.invert(hold))
+            sender.add(batch)
         if invalid and not settings.dry_run:
             sender.dead(invalid, [r[ERROR] for r in invalid], error_class="ValidationError")
         elif invalid:

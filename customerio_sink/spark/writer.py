@@ -89,7 +89,7 @@ def partition_sender(
 
         ctx = TaskContext.get()
         pid = ctx.partitionId() if ctx else 0
-        summary = run_partition((b.to_pydict() for b in batches), settings, batch_id, pid)
+        summary = run_partition(batches, settings, batch_id, pid)
         yield pa.RecordBatch.from_pydict({"summary": [json.dumps(summary.as_dict())]})
 
     return send

@@ -31,9 +31,11 @@ EXPECTED_KEYS = {
     "machine",
     "config",
     "dataset",
+    "ours_cold",
     "ours",
     "official",
     "per_row",
+    "per_row_session",
     "budget",
     "ratios",
     "targets",
@@ -77,9 +79,17 @@ def test_small_benchmark_delivers_everything_within_budget(
         official = results["official"][name]
         assert official["emulator"]["accepted"] == ROWS, name
         assert official["emulator"]["duplicates"] == 0, name
-    per_row = results["per_row"]
-    assert per_row["emulator"]["accepted"] == PER_ROW
-    assert per_row["extrapolated"] is True
+    cold = results["ours_cold"]
+    assert cold["acked"] == ROWS
+    assert cold["emulator"]["accepted"] == ROWS
+    assert cold["emulator"]["duplicates"] == 0
+    assert cold["ledger"]["acks_rows"] == ROWS  # its own job: the second run is not a replay
+    for name, http in (("per_row", "requests.post"), ("per_row_session", "requests.Session")):
+        per_row = results[name]
+        assert per_row["emulator"]["accepted"] == PER_ROW, name
+        assert per_row["emulator"]["requests"] == PER_ROW, name
+        assert per_row["extrapolated"] is True
+        assert per_row["http"].startswith(http)
 
     budget = results["budget"]
     assert budget["acked"] == BUDGET_ROWS
@@ -92,12 +102,18 @@ def test_small_benchmark_delivers_everything_within_budget(
     written = json.loads(out.read_text())
     assert set(written) >= EXPECTED_KEYS
     assert {"cores", "memory_gb", "python", "java", "spark"} <= set(written["machine"])
-    assert {"ours_vs_official_defaults", "ours_vs_official_best", "ours_vs_per_row"} <= set(
-        written["ratios"]
-    )
+    assert {
+        "ours_vs_official_defaults",
+        "ours_vs_official_best",
+        "ours_vs_per_row",
+        "ours_vs_per_row_session",
+        "ours_cold_vs_official_best",
+    } <= set(written["ratios"])
     for section in ("ours", "per_row", "budget"):
         assert {"driver_total_mb", "workers_total_mb"} <= set(written[section]["memory_mb"])
 
     lines: list[str] = []
     print_table(results, lines.append)
     assert any("official client, best" in line for line in lines)
+    assert any("per-row loop, one Session" in line for line in lines)
+    assert any("first run in a fresh JVM" in line for line in lines)
