@@ -198,12 +198,7 @@ def table_rows(results: dict[str, Any]) -> list[list[str]]:
 
     line("ours (events job, Spark)", results.get("ours"), 1.0)
     cold = results.get("ours_cold")
-    ours = results.get("ours")
-    line(
-        "ours, first run in a fresh JVM",
-        cold,
-        ratio(ours["events_per_s"], cold["events_per_s"]) if ours and cold else None,
-    )
+    line("ours, first run in a fresh JVM", cold, None)
     line("official client, defaults", off.get("defaults"), r.get("ours_vs_official_defaults"))
     line("official client, best", off.get("best"), r.get("ours_vs_official_best"))
     line("per-row loop, requests.post", results.get("per_row"), r.get("ours_vs_per_row"))

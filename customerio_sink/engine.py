@@ -2,8 +2,9 @@
 
 Input is the mapped message table (see :mod:`customerio_sink.spark.mapping`) as column batches:
 for each row, its source ``key``, deterministic ``message_id``, call ``type``, ``event`` name,
-the message JSON ``payload`` (bytes, built in the JVM), a validation ``error`` (or None), the
-change type, commit ``version``, a hash of the mapped columns, and the 72-hour flags.
+the message JSON ``payload`` (UTF-8, built in the JVM; read as bytes), a validation ``error``
+(or None), the change type, commit ``version``, a hash of the mapped columns, and the 72-hour
+flags.
 
 Per partition the engine: skips messages an earlier attempt of this batch already finished (the
 journal), collapses change-feed rows to one net change per key, dead-letters invalid rows, holds
@@ -209,7 +210,12 @@ def _as_arrow(batch: Any) -> Any:
         arrays = []
         for name, wanted in zip(INPUT_COLUMNS, schema.types, strict=True):
             column = batch.column(name)
-            arrays.append(column if column.type == wanted else column.cast(wanted))
+            if column.type == wanted:
+                arrays.append(column)
+            elif column.type == pa.string() and wanted == pa.binary():
+                arrays.append(column.view(pa.binary()))  # the same UTF-8 bytes, no copy
+            else:
+                arrays.append(column.cast(wanted))
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
     return pa.RecordBatch.from_pydict({c: list(batch[c]) for c in INPUT_COLUMNS}, schema=schema)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gzip as gzip_module
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -107,9 +108,24 @@ class RequestsTransport:
     def __init__(self, pool_size: int = 8) -> None:
         self.pool_size = pool_size
         self.session = requests.Session()
+        # requests would re-read the proxy and CA-bundle environment variables on every request
+        # (a scan of os.environ each time); they are read once per origin instead.
+        self.session.trust_env = False
+        self._environment: dict[str, tuple[dict[str, str], bool | str]] = {}
         adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+
+    def _settings(self, url: str) -> tuple[dict[str, str], bool | str]:
+        """(proxies, verify) for ``url`` from the environment, as requests itself would set them
+        (``HTTPS_PROXY``/``NO_PROXY``…, ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``)."""
+        origin = "/".join(url.split("/", 3)[:3])
+        found = self._environment.get(origin)
+        if found is None:
+            proxies = requests.utils.get_environ_proxies(url)
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            found = self._environment[origin] = (proxies, bundle or True)
+        return found
 
     def __repr__(self) -> str:
         return f"RequestsTransport(pool_size={self.pool_size})"
@@ -126,6 +142,7 @@ class RequestsTransport:
         try:
             # No redirects: requests would turn a redirected POST into a GET without its body
             # (and drop the Authorization header across hosts). A 3xx is reported instead.
+            proxies, verify = self._settings(url)
             res = self.session.request(
                 method,
                 url,
@@ -134,6 +151,8 @@ class RequestsTransport:
                 timeout=timeout,
                 auth=_NoNetrc(),
                 allow_redirects=False,
+                proxies=proxies,
+                verify=verify,
             )
         except requests.Timeout:
             raise TransientError("no answer before the timeout", code="timeout") from None

@@ -70,6 +70,9 @@ def _local_conf(app_name: str, master: str, shuffle_partitions: int) -> dict[str
         "spark.ui.retainedStages": "10",
         "spark.sql.ui.retainedExecutions": "10",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # Batches to Python workers are bounded by maxRecordsPerBatch (10,000 rows); at
+        # Int.MaxValue Spark skips its byte-size check, which it otherwise makes on every row.
+        "spark.sql.execution.arrow.maxBytesPerBatch": "2147483647",
         "spark.sql.streaming.stopTimeout": "60s",
         "spark.driver.memory": "4g",
         # Workers run this interpreter (with pyarrow etc.), not whatever python3 is on PATH.

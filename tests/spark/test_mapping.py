@@ -30,7 +30,7 @@ def test_cdf_person_rows_become_identify_and_user_deleted_with_python_equal_ids(
     )
     m = MessageMapping(source="cdf", entity="person", user_id="id", traits=("email", "score"))
     out = {r.key: r for r in to_messages(df, m, job="people").collect()}
-    ident = json.loads(bytes(out["u1"].payload))
+    ident = json.loads(out["u1"].payload)
     assert ident == {
         "type": "identify",
         "messageId": out["u1"].message_id,
@@ -38,7 +38,7 @@ def test_cdf_person_rows_become_identify_and_user_deleted_with_python_equal_ids(
         "userId": "u1",
         "traits": {"email": "a@x.io", "score": 3},
     }
-    gone = json.loads(bytes(out["u2"].payload))
+    gone = json.loads(out["u2"].payload)
     assert gone["type"] == "track" and gone["event"] == "User Deleted" and gone["userId"] == "u2"
     assert out["u1"].message_id == message_id(
         "people", "u1", 1, "insert", None, time_ms=1767225600000
