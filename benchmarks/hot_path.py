@@ -108,7 +108,9 @@ def profile_executor(
     per_batch = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") or 10000)
     batches = arrow.to_batches(max_chunksize=per_batch)
     n = arrow.num_rows
-    payload_bytes = sum(len(p) for p in arrow.column("payload").to_pylist())
+    # The payload column is UTF-8 text; the engine sends its bytes.
+    encoded: list[bytes] = arrow.column("payload").cast(pa.binary()).to_pylist()
+    payload_bytes = sum(len(p) for p in encoded)
 
     with tempfile.TemporaryDirectory(prefix="bench-journal-") as journal_dir:
 
@@ -141,7 +143,7 @@ def profile_executor(
     from customerio_sink.client import CustomerIOClient
     from customerio_sink.packing import pack_ranges
 
-    payloads = [p for b in pydicts for p in b["payload"]]
+    payloads = encoded
     ids = [m for b in pydicts for m in b["message_id"]]
     ranges = pack_ranges([len(p) for p in payloads])
     with CustomerIOClient(SecretKey(key), endpoint=url, rate_limiter=None, pool_size=2) as client:
@@ -178,7 +180,7 @@ def encode_baselines(spark: SparkSession, *, table: str, rows: int) -> dict[str,
     from pyspark.sql import functions as F
 
     mapped = _mapped_sample(spark, table, rows)
-    payloads = [bytes(p) for p in mapped.select("payload").toArrow().column(0).to_pylist()]
+    payloads = [p.encode() for p in mapped.select("payload").toArrow().column(0).to_pylist()]
     dicts = [orjson.loads(p) for p in payloads]
     n = len(dicts)
     t_orjson, encoded = _timed(lambda: [orjson.dumps(d) for d in dicts])

@@ -33,6 +33,7 @@ EXPECTED_KEYS = {
     "dataset",
     "ours_cold",
     "ours",
+    "hot_path",
     "official",
     "per_row",
     "per_row_session",
@@ -56,7 +57,7 @@ def test_small_benchmark_delivers_everything_within_budget(
         official_reader="arrow",
         budget=BUDGET,
         budget_rows=BUDGET_ROWS,
-        profile=False,
+        profile=True,  # the hot-path section too, on the same few rows
         workdir=str(tmp_path / "work"),
         profile_dir=str(tmp_path / "profiles"),
         log=lambda _: None,
@@ -79,6 +80,11 @@ def test_small_benchmark_delivers_everything_within_budget(
         official = results["official"][name]
         assert official["emulator"]["accepted"] == ROWS, name
         assert official["emulator"]["duplicates"] == 0, name
+    hot = results["hot_path"]
+    assert hot["executor"]["acked"] == ROWS == hot["executor"]["rows"]
+    assert hot["executor"]["engine_dry_run_requests"] == hot["executor"]["requests"]
+    assert (tmp_path / "profiles" / "hot_path_executor.txt").exists()
+
     cold = results["ours_cold"]
     assert cold["acked"] == ROWS
     assert cold["emulator"]["accepted"] == ROWS
