@@ -183,15 +183,25 @@ def _placeholder(name: str) -> str:
     return f"__cio_raw_json_{name}__"
 
 
-def _splice(base_json: Column, name: str, raw_json: Column) -> Column:
-    """Put a raw JSON string (kept as written) where ``to_json`` wrote the field's placeholder.
+def _splice_tail(base_json: Column, raw: list[tuple[str, Column]]) -> Column:
+    """Put raw JSON strings (kept as written) where ``to_json`` wrote their placeholders.
 
-    One ``replace`` over the encoded message, so the JSON is encoded once; a null column
-    becomes ``{}``.
+    The placeholders are the object's last fields, so the encoded object ends with the fixed
+    bytes ``"name":"<placeholder>",…}``: those bytes are cut off the end and the raw values
+    appended in their place — no search through the message, which is encoded once. A null
+    column becomes ``{}``.
     """
     F = _F()
-    token = F.lit(f'"{_placeholder(name)}"')
-    return F.replace(base_json, token, F.coalesce(raw_json.cast("string"), F.lit("{}")))
+    tail = ",".join(f'"{name}":"{_placeholder(name)}"' for name, _ in raw) + "}"
+    as_bytes = base_json.cast("binary")
+    parts: list[Column] = [
+        as_bytes.substr(F.lit(1), F.octet_length(base_json) - F.lit(len(tail.encode())))
+    ]
+    for index, (name, column) in enumerate(raw):
+        parts.append(F.lit(("," if index else "") + f'"{name}":').cast("binary"))
+        parts.append(F.coalesce(column.cast("string"), F.lit("{}")).cast("binary"))
+    parts.append(F.lit("}").cast("binary"))
+    return F.concat(*parts).cast("string")
 
 
 def _message_id(parts: list[str], time_col: str) -> Column:
@@ -309,13 +319,13 @@ class _Builder:
         self, entries: list[tuple[str, Column]], raw: list[tuple[str, str | None]]
     ) -> Column:
         F = self.F
-        spliced = {name for name, column in raw if column}
-        entries = [(n, c) for n, c in entries if n not in spliced]
-        entries += [(name, F.lit(_placeholder(name))) for name in sorted(spliced)]
+        spliced = sorted((name, column) for name, column in raw if column)
+        names = {name for name, _ in spliced}
+        entries = [(n, c) for n, c in entries if n not in names]
+        entries += [(name, F.lit(_placeholder(name))) for name, _ in spliced]
         out = F.to_json(_obj(entries))
-        for name, column in raw:
-            if column:
-                out = _splice(out, name, self.col(column))
+        if spliced:
+            out = _splice_tail(out, [(name, self.col(column)) for name, column in spliced])
         return out
 
     def object_type(self) -> Column:

@@ -64,3 +64,35 @@ def test_rows_without_a_time_still_get_distinct_ids(spark: Any) -> None:
     ids = [r.message_id for r in to_messages(df, m, job="j", backfill=True).collect()]
     assert None not in ids and len(set(ids)) == 2
     assert ids[0] == message_id("j", "track", "u1", "e1", time_ms=0)
+
+
+def test_raw_json_columns_are_spliced_in_byte_for_byte(spark: Any) -> None:
+    rows = [
+        ("e1", "u1", '{"city":"Zürich","emoji":"😀","n":[1,2]}', '{"ip":"10.0.0.1"}'),
+        ("e2", "ü2", None, None),
+        ("e3", "u3", '  {"spaced": true}  ', '{"locale":"fr-CH","note":"\\"quoted\\""}'),
+    ]
+    df = spark.createDataFrame(rows, "id string, u string, props string, ctx string")
+    m = MessageMapping(
+        call="track",
+        user_id="u",
+        event="Ordered ✓",
+        properties_json="props",
+        context_json="ctx",
+        row_id="id",
+    )
+    out = {r.key: r for r in to_messages(df, m, job="j").collect()}
+    first = json.loads(out["u1"].payload)
+    assert first["properties"] == {"city": "Zürich", "emoji": "😀", "n": [1, 2]}
+    assert first["context"] == {"ip": "10.0.0.1"}
+    assert first["event"] == "Ordered ✓" and first["userId"] == "u1"
+    # The raw text is kept exactly as written (no re-encoding), a null column becomes {}.
+    assert out["u1"].payload.endswith(
+        '"context":{"ip":"10.0.0.1"},"properties":{"city":"Zürich","emoji":"😀","n":[1,2]}}'
+    )
+    assert json.loads(out["ü2"].payload)["properties"] == {}
+    assert json.loads(out["ü2"].payload)["context"] == {}
+    third = json.loads(out["u3"].payload)
+    assert third["properties"] == {"spaced": True}
+    assert third["context"] == {"locale": "fr-CH", "note": '"quoted"'}
+    assert all(r.error is None for r in out.values())
