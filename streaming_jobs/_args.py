@@ -1,0 +1,249 @@
+"""The job flags every streaming job shares, and the small parsers behind them.
+
+:func:`build_parser` gives a job's ``ArgumentParser`` (one-line errors, exit code 2) with the
+common flags; a job adds its mapping flags. :func:`column_spec` and :func:`other_columns` turn
+the column flags into a mapping's attribute columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn
+
+from customerio_sink.errors import ConfigError
+
+__all__ = [
+    "CDF_COLUMNS",
+    "COMMON_EPILOG",
+    "EXIT_ARGS",
+    "JobParser",
+    "build_parser",
+    "column_spec",
+    "other_columns",
+    "positive",
+]
+
+EXIT_ARGS = 2
+
+#: Columns the change data feed adds; never mapped as traits or properties.
+CDF_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")
+
+COMMON_EPILOG = """\
+common flags:
+  The API key is read from $CUSTOMERIO_API_KEY (or --api-key-env NAME), or from a Databricks
+  secret (--secret-scope S --secret-key K); it is never accepted on the command line.
+  --checkpoint is one directory per job and environment, e.g. <root>/<env>/<job>/checkpoint;
+  or give --checkpoints-file F --env E to look it up (see checkpoints_template/README.md).
+  Exit codes: 0 done (dead letters are recorded, not failures), 1 failed, 2 bad arguments.
+"""
+
+
+class JobParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line (plus a pointer to ``--help``)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ARGS, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser(
+    name: str,
+    description: str,
+    examples: str,
+    *,
+    stream: bool = True,
+    cdf: bool = False,
+) -> JobParser:
+    """A parser with the common flags. ``stream`` adds the source/checkpoint/trigger flags,
+    ``cdf`` adds ``--start``. The job adds its mapping flags to the returned parser."""
+    parser = JobParser(
+        prog=f"python -m streaming_jobs.{name}",
+        description=description,
+        epilog=f"examples:\n{examples.rstrip()}\n\n{COMMON_EPILOG}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    if stream:
+        src = parser.add_argument_group("source and stream")
+        src.add_argument(
+            "--source",
+            required=True,
+            metavar="TABLE|PATH",
+            help="Delta table name (catalog.schema.table) or path (anything with a '/')",
+        )
+        src.add_argument(
+            "--checkpoint",
+            metavar="DIR",
+            help="the query's checkpoint directory (one per job and environment)",
+        )
+        src.add_argument(
+            "--checkpoints-file",
+            metavar="JSON",
+            help="look --checkpoint (and ledger defaults) up in this file by --env and job name",
+        )
+        src.add_argument("--env", metavar="NAME", help="environment in --checkpoints-file")
+        src.add_argument(
+            "--trigger",
+            default="available-now",
+            type=_trigger,
+            help="'available-now' (process what is there, then stop; default) or an interval "
+            "such as '10 seconds' (run continuously)",
+        )
+        if cdf:
+            src.add_argument(
+                "--start",
+                default="backfill",
+                type=_start,
+                help="where a NEW checkpoint starts: 'backfill' (every current row, then the "
+                "changes; default), 'latest' (only changes from now on) or a table version. "
+                "Ignored once the checkpoint has progress.",
+            )
+        src.add_argument(
+            "--front-door",
+            default="foreachBatch",
+            choices=("foreachBatch", "datasource"),
+            help="foreachBatch writer (any Spark with Delta; default) or the Spark 4 Python "
+            "Data Source",
+        )
+        src.add_argument(
+            "--timeout-seconds",
+            type=positive(float),
+            metavar="S",
+            help="stop the query cleanly after S seconds (continuous triggers)",
+        )
+        src.add_argument(
+            "--backfill",
+            action="store_true",
+            help="history mode: a row without a usable timestamp is dead-lettered instead of "
+            "being stamped with the commit time / now",
+        )
+        src.add_argument(
+            "--hold-recent",
+            action="store_true",
+            help="park rows inside Customer.io's 72-hour campaign-trigger window instead of "
+            "sending them",
+        )
+
+    cio = parser.add_argument_group("Customer.io")
+    where = cio.add_mutually_exclusive_group()
+    where.add_argument("--endpoint", metavar="URL", help="Pipelines base URL (e.g. an emulator)")
+    where.add_argument("--region", choices=("us", "eu"), help="Customer.io region (default: us)")
+    cio.add_argument(
+        "--api-key-env",
+        default="CUSTOMERIO_API_KEY",
+        metavar="NAME",
+        help="environment variable holding the API key (default: CUSTOMERIO_API_KEY)",
+    )
+    cio.add_argument("--secret-scope", metavar="S", help="Databricks secret scope of the key")
+    cio.add_argument("--secret-key", metavar="K", help="Databricks secret key name of the key")
+    cio.add_argument(
+        "--rate-requests",
+        type=_non_negative_int,
+        default=3000,
+        metavar="N",
+        help="request budget per 3 seconds across the whole job (default 3000; 0 = off)",
+    )
+    cio.add_argument(
+        "--max-body-bytes",
+        type=positive(int),
+        metavar="B",
+        help="largest /v1/batch body to send (default: the package's limit under 500 KB)",
+    )
+    cio.add_argument(
+        "--on-transient",
+        choices=("fail", "park"),
+        help="after the retries: 'fail' the batch (Spark replays it; default for change "
+        "feeds) or 'park' the messages in the retry queue (default for append-only tables)",
+    )
+    cio.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="map, validate and pack, but send nothing (no key needed)",
+    )
+
+    led = parser.add_argument_group("ledger")
+    store = led.add_mutually_exclusive_group()
+    store.add_argument("--ledger-path", metavar="DIR", help="directory of the ledger tables")
+    store.add_argument(
+        "--ledger-schema", metavar="CATALOG.SCHEMA", help="catalog schema of the ledger tables"
+    )
+    led.add_argument(
+        "--journal-dir",
+        metavar="DIR",
+        help="delivery journal (plain file I/O from every executor; default "
+        "<ledger-path>/_journal; required with --ledger-schema, e.g. a /Volumes/... path)",
+    )
+    led.add_argument(
+        "--job-name",
+        metavar="NAME",
+        help=f"name in the ledger and of the query (default: {name})",
+    )
+    parser.set_defaults(_job=name)
+    return parser
+
+
+# -- argument types ------------------------------------------------------------------------
+
+
+def _trigger(text: str) -> str:
+    from customerio_sink.spark.runner import trigger_kwargs
+
+    try:
+        trigger_kwargs(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+    return text
+
+
+def _start(text: str) -> str:
+    value = text.strip().lower()
+    if value in ("backfill", "latest") or value.isdigit():
+        return value
+    raise argparse.ArgumentTypeError(f"'backfill', 'latest' or a table version, got {text!r}")
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
+def positive(kind: type) -> Callable[[str], Any]:
+    """An argparse type: a number of ``kind`` greater than 0."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"expected more than 0, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def column_spec(text: str | None) -> tuple[str, ...] | dict[str, str] | None:
+    """``"a,b"`` → ``("a", "b")``; ``"a,out=b"`` → ``{"a": "a", "out": "b"}`` (renames)."""
+    if text is None:
+        return None
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not any("=" in item for item in items):
+        return tuple(items)
+    spec: dict[str, str] = {}
+    for item in items:
+        out, _, column = item.partition("=")
+        if not out.strip() or (item.count("=") and not column.strip()):
+            raise ConfigError(f"column list: expected NAME or OUT=COLUMN, got {item!r}")
+        spec[out.strip()] = column.strip() or out.strip()
+    return spec
+
+
+def other_columns(columns: Iterable[str], used: Iterable[str | None]) -> tuple[str, ...]:
+    """The source columns not used for ids, timestamps or names (the default attributes)."""
+    skip = set(CDF_COLUMNS) | {u for u in used if u}
+    return tuple(c for c in columns if c not in skip)
