@@ -159,7 +159,22 @@ class Ledger:
                 if props
                 else ""
             )
-            spark.sql(f"CREATE TABLE IF NOT EXISTS {self.table(name)} ({ddl}) USING delta{extra}")
+            statement = f"CREATE TABLE IF NOT EXISTS {self.table(name)} ({ddl}) USING delta{extra}"
+            try:
+                spark.sql(statement)
+            except Exception:
+                # Two jobs sharing a fresh ledger may both see no table and race for its first
+                # commit; Delta lets one win (the other gets ProtocolChangedException). Fine if
+                # the table is there now.
+                if not self._exists(spark, name):
+                    raise
+
+    def _exists(self, spark: SparkSession, name: str) -> bool:
+        if self.schema:
+            return bool(spark.catalog.tableExists(f"{self.schema}.{self.prefix}{name}"))
+        from delta.tables import DeltaTable
+
+        return bool(DeltaTable.isDeltaTable(spark, f"{self.path}/{self.prefix}{name}"))
 
     def read(self, spark: SparkSession, name: str) -> DataFrame:
         return (
