@@ -17,31 +17,26 @@ def test_two_jobs_creating_one_fresh_ledger_at_once_both_succeed(
     spark: Any, tmp_path: Path
 ) -> None:
     # Without the retry this failed at once here: Delta's ProtocolChangedException for the job
-    # that lost the race for a table's first commit.
-    for round_ in range(1):  # five tables: five races for a first commit
-        ledger = Ledger(path=str(tmp_path / f"ledger{round_}"))
-        barrier = threading.Barrier(2)
-        errors: list[BaseException] = []
+    # that lost the race for a table's first commit (five tables: five races).
+    ledger = Ledger(path=str(tmp_path / "ledger"))
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
 
-        def job(
-            ledger: Ledger = ledger,
-            barrier: threading.Barrier = barrier,
-            errors: list[BaseException] = errors,
-        ) -> None:
-            barrier.wait()
-            try:
-                ledger.ensure_tables(spark)
-            except BaseException as exc:  # reported by the assertion below
-                errors.append(exc)
+    def job() -> None:
+        barrier.wait()
+        try:
+            ledger.ensure_tables(spark)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
 
-        threads = [threading.Thread(target=job) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert errors == []
-        for name in TABLES:
-            assert ledger.read(spark, name).count() == 0
+    threads = [threading.Thread(target=job) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for name in TABLES:
+        assert ledger.read(spark, name).count() == 0
 
 
 def test_acks_keep_statistics_only_on_their_lookup_columns(spark: Any, tmp_path: Path) -> None:
