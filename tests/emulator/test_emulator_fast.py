@@ -163,3 +163,24 @@ def test_fast_mode_sustains_200_requests_per_second_of_490_kb() -> None:
         assert emu.stats().duplicates == 119 * 850
     print(f"fast mode: {best:.0f} requests/s of {len(body)} bytes")
     assert best > 200, f"fast mode served only {best:.0f} requests/s"
+
+
+def test_server_sockets_disable_nagle(fast: Emulator) -> None:
+    """Without TCP_NODELAY each answer waits ~40 ms for a delayed ACK on loopback, and a
+    benchmark would measure that wait instead of the code."""
+    import socket
+
+    with requests.Session() as session:  # keep-alive: the server's socket stays open
+        res = session.post(
+            f"{fast.url}/v1/batch",
+            data=orjson.dumps({"batch": [track("nagle-1")]}),
+            auth=(KEY, ""),
+            headers={"Content-Type": "application/json"},
+        )
+        assert res.status_code == 200
+        server = fast._server
+        assert server is not None
+        with server._connections_lock:
+            open_sockets = list(server._connections)
+        assert open_sockets
+        assert all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in open_sockets)
