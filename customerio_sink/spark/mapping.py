@@ -275,7 +275,9 @@ class _Builder:
     def timestamp(self) -> tuple[Column, Column]:
         """(timestamp column, error column) — error set when the row has no usable time."""
         F, m = self.F, self.m
-        fallback = F.col("_commit_timestamp") if self.is_cdf else F.current_timestamp()
+        # A queue row without a time is sent stamped "now" (see to_messages), but its time here
+        # stays NULL: the messageId must not change when the batch is replayed later.
+        fallback = F.col("_commit_timestamp") if self.is_cdf else F.lit(None).cast("timestamp")
         if not m.timestamp:
             if self.backfill and not self.is_cdf:
                 err = F.lit(
@@ -476,6 +478,13 @@ def to_messages(
     m = mapping
     ts, ts_error = b.timestamp()
     ts_text = F.date_format(ts, _TS_FORMAT)
+    # Only a queue row outside a backfill can lack a time: it is stamped when sent (as
+    # Customer.io would stamp it). The batch's "now" reaches the generated code as a string
+    # literal, which Spark passes by reference — a timestamp or number literal would be inlined,
+    # making every micro-batch compile (and JIT) the mapping's code anew.
+    stamp_now = not b.is_cdf and not backfill
+    if stamp_now:
+        ts_text = F.coalesce(ts_text, F.date_format(F.current_timestamp(), _TS_FORMAT))
     change = F.col("_change_type") if b.is_cdf else F.lit("append")
     version = F.col("_commit_version").cast("long") if b.is_cdf else F.lit(None).cast("long")
     is_delete = change == F.lit("delete")
@@ -735,9 +744,18 @@ def to_messages(
     is_event = msg_type.isin("track", "page", "screen") & ~F.coalesce(
         event.isin(*SEMANTIC_EVENTS), F.lit(False)
     )
-    in_window = is_event & F.coalesce(
-        ts >= F.current_timestamp() - F.expr(f"INTERVAL {TRIGGER_WINDOW_HOURS} HOURS"), F.lit(False)
+
+    # Compared as zero-padded decimal text: the threshold is then a string literal, which Spark
+    # passes by reference, so the generated code is the same for every batch (see stamp_now).
+    # (A number or timestamp literal would be inlined; a cast to decimal is unwrapped again.)
+    def micros_text(column: Column) -> Column:
+        return F.lpad(F.unix_micros(column).cast("string"), 20, "0")
+
+    recent = micros_text(ts) >= micros_text(
+        F.current_timestamp() - F.expr(f"INTERVAL {TRIGGER_WINDOW_HOURS} HOURS")
     )
+    # A row stamped "now" when sent is inside the window too.
+    in_window = is_event & (F.coalesce(recent, F.lit(False)) | (ts.isNull() & F.lit(stamp_now)))
     return df.select(
         key.alias("key"),
         mid.alias("message_id"),

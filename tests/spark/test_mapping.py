@@ -96,3 +96,49 @@ def test_raw_json_columns_are_spliced_in_byte_for_byte(spark: Any) -> None:
     assert third["properties"] == {"spaced": True}
     assert third["context"] == {"locale": "fr-CH", "note": '"quoted"'}
     assert all(r.error is None for r in out.values())
+
+
+def test_untimed_queue_rows_keep_their_id_on_replay_and_are_stamped_now(spark: Any) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    df = spark.createDataFrame([("e1", "u1")], "id string, u string")
+    m = MessageMapping(call="track", user_id="u", event="Clicked", row_id="id")
+    first = to_messages(df, m, job="j").collect()[0]
+    again = to_messages(df, m, job="j").collect()[0]  # a replay, later
+    # The id does not depend on when the batch ran (time part 0: the row has no time).
+    assert first.message_id == again.message_id == message_id("j", "track", "u1", "e1", time_ms=0)
+    stamped = datetime.fromisoformat(json.loads(first.payload)["timestamp"].replace("Z", "+00:00"))
+    assert abs(stamped - datetime.now(timezone.utc)) < timedelta(minutes=5)
+    # Stamped "now", so inside Customer.io's 72-hour trigger window.
+    assert first.in_window is True and first.hold is False
+    held = to_messages(df, m, job="j", hold_recent=True).collect()[0]
+    assert held.hold is True
+
+
+def test_window_edges_and_the_same_generated_code_for_every_batch(spark: Any) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    rows = [
+        ("recent", now - timedelta(hours=71)),
+        ("old", now - timedelta(hours=73)),
+        ("ancient", datetime(1960, 1, 1)),
+        ("future", now + timedelta(days=400)),
+    ]
+    df = spark.createDataFrame(rows, "id string, ts timestamp")
+    m = MessageMapping(call="track", user_id="id", event="Clicked", timestamp="ts", row_id="id")
+    out = {r.key: r.in_window for r in to_messages(df, m, job="j").collect()}
+    assert out == {"recent": True, "old": False, "ancient": False, "future": True}
+
+    # "now" enters the plan as literals; they must not be inlined in the generated Java, or
+    # every micro-batch would compile and JIT the mapping's code anew.
+    def generated() -> list[str]:
+        plan = to_messages(df, m, job="j")._jdf.queryExecution().executedPlan()
+        codegen = spark._jvm.org.apache.spark.sql.execution.debug.package.codegenStringSeq(plan)
+        return [codegen.apply(i)._2() for i in range(codegen.size())]
+
+    first = generated()
+    import time
+
+    time.sleep(0.01)  # a later batch: a different "now"
+    assert generated() == first and first
