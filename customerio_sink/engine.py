@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 from customerio_sink import journal
@@ -193,6 +194,7 @@ _INPUT_TYPES = (
 )
 
 
+@lru_cache(maxsize=1)
 def _input_schema() -> Any:
     return _schema(tuple(zip(INPUT_COLUMNS, _INPUT_TYPES, strict=True)))
 
@@ -487,12 +489,15 @@ class _Sender:
 
 
 def run_partition(
-    batches: Iterable[Mapping[str, Sequence[Any]]],
+    batches: Iterable[Any],
     settings: SendSettings,
     batch_id: int,
     partition_id: int,
 ) -> PartitionSummary:
     """Send one partition of one micro-batch; return its counts.
+
+    ``batches`` are Arrow record batches of the input columns (what ``mapInArrow`` hands over)
+    or mappings of column name → values (converted to Arrow).
 
     Raises:
         TransientError / CircuitOpenError: with ``on_transient="fail"``, after the retries.

@@ -148,7 +148,11 @@ class Ledger:
         """A name usable in SQL and ``spark.table``/``DataFrameWriter``."""
         if self.schema:
             return f"{self.schema}.{self.prefix}{name}"
-        return f"delta.`{self.path}/{self.prefix}{name}`"
+        return f"delta.`{self.location(name)}`"
+
+    def location(self, name: str) -> str:
+        """The directory of a ledger table (``path`` ledgers)."""
+        return f"{self.path}/{self.prefix}{name}"
 
     def ensure_tables(self, spark: SparkSession) -> None:
         """Create every ledger table that does not exist yet (safe to call every batch)."""
@@ -174,13 +178,13 @@ class Ledger:
             return bool(spark.catalog.tableExists(f"{self.schema}.{self.prefix}{name}"))
         from delta.tables import DeltaTable
 
-        return bool(DeltaTable.isDeltaTable(spark, f"{self.path}/{self.prefix}{name}"))
+        return bool(DeltaTable.isDeltaTable(spark, self.location(name)))
 
     def read(self, spark: SparkSession, name: str) -> DataFrame:
         return (
             spark.table(self.table(name))
             if self.schema
-            else spark.read.format("delta").load(f"{self.path}/{self.prefix}{name}")
+            else spark.read.format("delta").load(self.location(name))
         )
 
     def append_rows(self, spark: SparkSession, rows: list[dict[str, Any]], name: str) -> None:
@@ -198,7 +202,7 @@ class Ledger:
         if self.schema:
             writer.saveAsTable(self.table(name))
         else:
-            writer.save(f"{self.path}/{self.prefix}{name}")
+            writer.save(self.location(name))
 
     # -- ingestion ---------------------------------------------------------------------------
 
