@@ -32,6 +32,9 @@ DEV = [
     "customerio-cdp-analytics==1.1.0",
     "matplotlib>=3.8",
     "pyinstrument>=4.6",
+    # Build the wheel without reaching the package index (tests install it into a temp dir).
+    "setuptools>=68",
+    "wheel>=0.42",
 ]
 
 setup(
@@ -44,7 +47,11 @@ setup(
     packages=find_packages(
         include=["customerio_sink", "customerio_sink.*", "streaming_jobs", "checkpoints_template"]
     ),
-    package_data={"customerio_sink": ["py.typed"]},
+    package_data={
+        "customerio_sink": ["py.typed"],
+        # Customer.io's Pipelines OpenAPI file: the emulator validates against it (data/README.md).
+        "customerio_sink.emulator": ["data/*.json", "data/README.md"],
+    },
     install_requires=[
         "requests>=2.31",
         "pydantic>=2.6,<3",

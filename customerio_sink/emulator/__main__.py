@@ -74,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--openapi",
         metavar="PATH",
-        help="the Pipelines OpenAPI file (default: $CUSTOMERIO_OPENAPI_PATH or a search upwards "
-        "for shared/reference/customerio-pipelines-openapi.json; else built-in rules)",
+        help="the Pipelines OpenAPI file (default: $CUSTOMERIO_OPENAPI_PATH, else the copy shipped "
+        "in the package)",
     )
     parser.add_argument(
         "--builtin-rules",

@@ -37,7 +37,7 @@ class Emulator:
     (``X-Strict-Mode: 1``, or every request when ``strict_default``), ``max_message_bytes`` per
     call and ``max_request_bytes`` per decoded body, a sliding budget of ``rate_limit`` requests
     per ``rate_window_s`` per key (429 + ``Retry-After``), validation against the OpenAPI file
-    (found via ``openapi_path``, ``$CUSTOMERIO_OPENAPI_PATH`` or a search upwards; else, or with
+    (``openapi_path``, ``$CUSTOMERIO_OPENAPI_PATH``, else the copy shipped in the package; with
     ``builtin_rules_only``, built-in rules only — see ``validation_source``). ``fast=True``
     skips schema validation and message recording (see
     :mod:`customerio_sink.emulator.fastscan` for what it still checks).

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +43,11 @@ __all__ = [
     "drop_nulls",
     "find_openapi_file",
     "load_relaxed_spec",
+    "packaged_openapi_file",
 ]
 
-log = logging.getLogger("customerio_sink.emulator")
-
 OPENAPI_ENV_VAR = "CUSTOMERIO_OPENAPI_PATH"
-_SPEC_RELATIVE = Path("shared", "reference", "customerio-pipelines-openapi.json")
+_SPEC_NAME = "customerio-pipelines-openapi.json"
 _BASE_URI = "urn:customerio:pipelines-openapi"
 _MAX_REASONS_PER_MESSAGE = 5
 
@@ -68,27 +67,35 @@ _OBJECT_TYPE_ID = {
 }
 
 
-def find_openapi_file(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+def find_openapi_file(explicit: str | os.PathLike[str] | None = None) -> Path:
     """Locate the Pipelines OpenAPI file.
 
     Order: ``explicit`` (raises ``FileNotFoundError`` if missing), the ``CUSTOMERIO_OPENAPI_PATH``
-    environment variable, then ``shared/reference/customerio-pipelines-openapi.json`` in the
-    current directory, this package's directory, or any of their parents. ``None`` when absent.
+    environment variable (raises ``FileNotFoundError`` if it names no file), then the copy shipped
+    inside this package (``customerio_sink/emulator/data/``, see its README for where it came
+    from), which is there wherever the package is installed.
     """
     if explicit is not None:
         path = Path(explicit)
         if not path.is_file():
             raise FileNotFoundError(f"OpenAPI file not found: {path}")
         return path.resolve()
-    env = os.environ.get(OPENAPI_ENV_VAR)
-    if env and Path(env).is_file():
+    env = os.environ.get(OPENAPI_ENV_VAR, "").strip()
+    if env:
+        if not Path(env).is_file():
+            raise FileNotFoundError(f"${OPENAPI_ENV_VAR} names no file: {env}")
         return Path(env).resolve()
-    for start in (Path.cwd(), Path(__file__).resolve().parent):
-        for folder in (start, *start.parents):
-            candidate = folder / _SPEC_RELATIVE
-            if candidate.is_file():
-                return candidate.resolve()
-    return None
+    return packaged_openapi_file()
+
+
+def packaged_openapi_file() -> Path:
+    """The OpenAPI file shipped as package data of the emulator."""
+    path = Path(str(resources.files("customerio_sink.emulator").joinpath("data", _SPEC_NAME)))
+    if not path.is_file():  # a broken install: say so rather than validate with less
+        raise FileNotFoundError(
+            f"the package's OpenAPI file is missing ({path}); reinstall customerio-sink"
+        )
+    return path.resolve()
 
 
 def _one_of_as_any_of(node: Any) -> Any:
@@ -265,12 +272,10 @@ def _schema_errors(validator: Draft202012Validator, message: Mapping[str, Any]) 
 class MessageValidator:
     """Validates one call at a time; thread-safe and reusable.
 
-    ``source`` is ``"openapi:<path>"`` when the file was found, else ``"builtin"`` (also when
-    ``builtin_only``: the file is then not looked for). Raises ``FileNotFoundError`` when
-    ``openapi_path`` is given and missing.
+    ``source`` is ``"openapi:<path>"`` (the package's own copy of Customer.io's file unless
+    ``openapi_path`` or ``$CUSTOMERIO_OPENAPI_PATH`` names another), or ``"builtin"`` with
+    ``builtin_only``. Raises ``FileNotFoundError`` when the file named is missing.
     """
-
-    _warned_builtin = False
 
     def __init__(
         self, openapi_path: str | os.PathLike[str] | None = None, *, builtin_only: bool = False
@@ -278,12 +283,6 @@ class MessageValidator:
         path = None if builtin_only else find_openapi_file(openapi_path)
         self.compiled: CompiledSpec | None = compile_spec(path) if path else None
         self.source = f"openapi:{path}" if path else "builtin"
-        if path is None and not builtin_only and not MessageValidator._warned_builtin:
-            MessageValidator._warned_builtin = True
-            log.warning(
-                "Customer.io OpenAPI file not found (set %s); validating with built-in rules only",
-                OPENAPI_ENV_VAR,
-            )
 
     def check_message(self, message: Mapping[str, Any], kind: str) -> list[str]:
         """Reasons call ``message`` of type ``kind`` is invalid (empty list when valid)."""

@@ -4,7 +4,6 @@ permissive mode, readable reasons, built-in rules, and locating the file."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +13,11 @@ import requests
 from customerio.analytics import Client
 
 from customerio_sink.emulator import Emulator, MessageValidator, find_openapi_file
-from customerio_sink.emulator.validation import OPENAPI_ENV_VAR, compile_spec
+from customerio_sink.emulator.validation import (
+    OPENAPI_ENV_VAR,
+    compile_spec,
+    packaged_openapi_file,
+)
 
 if TYPE_CHECKING:
     from tests.emulator.conftest import Poster
@@ -22,7 +25,6 @@ if TYPE_CHECKING:
 KEY = "test-key"
 PREFIXED_KEY = "pk_us_0123456789abcdef"
 SPEC_PATH = find_openapi_file()
-needs_spec = pytest.mark.skipif(SPEC_PATH is None, reason="OpenAPI file not found")
 
 
 def track(message_id: str, user_id: str = "u1", **extra: Any) -> dict[str, Any]:
@@ -52,12 +54,10 @@ def _schema_examples(node: Any, pointer: str = "") -> Iterator[tuple[str, Any]]:
 # -- the OpenAPI file's own examples --------------------------------------------------------
 
 
-@needs_spec
 def test_validation_source_names_the_file(emulator: Emulator) -> None:
     assert emulator.validation_source == f"openapi:{SPEC_PATH}"
 
 
-@needs_spec
 def test_every_call_example_in_the_file_is_accepted_in_strict_mode(
     post: Poster, emulator: Emulator
 ) -> None:
@@ -80,7 +80,6 @@ def test_every_call_example_in_the_file_is_accepted_in_strict_mode(
     assert emulator.stats().accepted == posted
 
 
-@needs_spec
 def test_every_schema_level_example_validates_against_its_schema() -> None:
     assert SPEC_PATH is not None
     compiled = compile_spec(SPEC_PATH)
@@ -146,7 +145,6 @@ def _send_everything(client: Client) -> int:
     return len(calls)
 
 
-@needs_spec
 @pytest.mark.parametrize("key", [KEY, PREFIXED_KEY], ids=["basic-plain-key", "bearer-pk-key"])
 def test_official_client_sync_mode_is_accepted_in_strict_mode(key: str) -> None:
     with Emulator(keys=(key,), strict_default=True) as emu:
@@ -162,7 +160,6 @@ def test_official_client_sync_mode_is_accepted_in_strict_mode(key: str) -> None:
         assert emu.objects == {}
 
 
-@needs_spec
 def test_official_client_batched_and_gzipped_is_accepted_in_strict_mode() -> None:
     errors: list[Any] = []
     with Emulator(keys=(KEY,), strict_default=True) as emu:
@@ -354,7 +351,6 @@ INVALID_SCHEMA = [
     INVALID + INVALID_SCHEMA,
     ids=[c[0] for c in INVALID + INVALID_SCHEMA],
 )
-@needs_spec
 def test_invalid_calls_are_rejected_with_a_readable_reason(
     post: Poster, emulator: Emulator, name: str, call: dict[str, Any], reason: str
 ) -> None:
@@ -440,7 +436,6 @@ def test_strict_rejection_records_every_call_of_the_request(
     assert second["reasons"] == ["'userId' or 'anonymousId' is required"]
 
 
-@needs_spec
 def test_null_means_absent_and_alias_is_valid_in_a_batch(post: Poster, emulator: Emulator) -> None:
     response = post.batch(
         {
@@ -459,14 +454,12 @@ def test_null_means_absent_and_alias_is_valid_in_a_batch(post: Poster, emulator:
     assert emulator.stats().accepted == 3
 
 
-@needs_spec
 def test_batch_envelope_is_validated(post: Poster) -> None:
     response = post("/v1/batch", {"batch": [track("m1")], "context": {"channel": "fax"}})
     assert response.status_code == 400
     assert "batch envelope: 'context.channel': 'fax' is not one of" in response.text
 
 
-@needs_spec
 def test_ten_thousand_messages_validate(post: Poster, emulator: Emulator) -> None:
     for start in range(0, 10_000, 500):
         calls = [
@@ -485,24 +478,24 @@ def test_ten_thousand_messages_validate(post: Poster, emulator: Emulator) -> Non
 # -- locating the OpenAPI file ---------------------------------------------------------------
 
 
-@needs_spec
-def test_openapi_file_from_argument_env_and_search(
+def test_openapi_file_from_argument_env_then_package(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert SPEC_PATH is not None
+    monkeypatch.delenv(OPENAPI_ENV_VAR, raising=False)
+    packaged = packaged_openapi_file()
+    assert find_openapi_file() == packaged
+    assert packaged.parent.name == "data" and packaged.parent.parent.name == "emulator"
     copy = tmp_path / "spec.json"
-    copy.write_text(SPEC_PATH.read_text())
+    copy.write_text(packaged.read_text())
     assert MessageValidator(copy).source == f"openapi:{copy.resolve()}"
     with pytest.raises(FileNotFoundError):
         Emulator(keys=(KEY,), openapi_path=tmp_path / "missing.json")
     monkeypatch.setenv(OPENAPI_ENV_VAR, str(copy))
     assert find_openapi_file() == copy.resolve()
+    monkeypatch.setenv(OPENAPI_ENV_VAR, str(tmp_path / "nowhere.json"))
+    with pytest.raises(FileNotFoundError, match="names no file"):
+        find_openapi_file()
     monkeypatch.delenv(OPENAPI_ENV_VAR)
-    nested = tmp_path / "project" / "sub"
-    nested.mkdir(parents=True)
-    (tmp_path / "shared" / "reference").mkdir(parents=True)
-    found = tmp_path / "shared" / "reference" / "customerio-pipelines-openapi.json"
-    found.write_text(SPEC_PATH.read_text())
-    monkeypatch.chdir(nested)
-    assert find_openapi_file() == found.resolve()
-    assert os.environ.get(OPENAPI_ENV_VAR) is None
+    # The working directory plays no part: nothing outside the package is searched.
+    monkeypatch.chdir(tmp_path)
+    assert find_openapi_file() == packaged
