@@ -20,7 +20,9 @@ so its request handling never shares a GIL with the sender being measured):
 4. **budget** — ours again on a smaller table, with a binding budget (default 300 requests per
    3 s, small bodies so it needs several times the budget's requests), against an emulator that
    enforces the same budget: the peak requests in any window and the fraction of the budget used;
-5. **hot path** — pyinstrument profiles of the executor and driver sides, and JSON encoding alone.
+5. **hot path** — pyinstrument profiles of the executor and driver sides, and JSON encoding alone;
+6. **emulator** — how fast the emulator itself answers (fast mode, 490 KB bodies; full mode,
+   small bodies), so the receiver is known not to be the bottleneck.
 
 Results: a table on stdout and every figure in ``--out`` (``bench-results.json``). Timings on a
 shared 2-core machine are noisy; the smoke test (``tests/bench``) checks correctness only.
@@ -53,6 +55,7 @@ from benchmarks.baselines import (
 )
 from benchmarks.data import write_events
 from benchmarks.emulator_proc import BenchEmulator
+from benchmarks.emulator_speed import run_emulator_phase
 from benchmarks.memory import MemoryMonitor
 from benchmarks.ours import run_ours
 from benchmarks.report import machine_info, print_table, ratio, ratios, targets
@@ -75,6 +78,7 @@ PHASES = (
     "budget",
     "latency",
     "hot_path",
+    "emulator",
 )
 
 
@@ -457,6 +461,8 @@ def run_benchmark(spark: SparkSession, cfg: BenchConfig) -> dict[str, Any]:
             phase("latency", lambda: run_latency_phase(spark, cfg, workdir, results))
         if cfg.profile:
             phase("hot_path", lambda: run_hot_path(spark, cfg, table, workdir))
+        log("emulator: requests/s it answers ...")
+        phase("emulator", run_emulator_phase)
         results["ratios"] = ratios(results, cfg.rows)
         results["targets"] = targets(results)
     finally:

@@ -38,6 +38,7 @@ EXPECTED_KEYS = {
     "per_row",
     "per_row_session",
     "budget",
+    "emulator",
     "ratios",
     "targets",
     "errors",
@@ -104,6 +105,10 @@ def test_small_benchmark_delivers_everything_within_budget(
     assert budget["max_requests_in_window"] <= BUDGET
     assert budget["emulator"]["rate_limited"] == 0
     assert budget["emulator"]["requests"] > BUDGET  # the budget had to bind
+    assert {"achieved_requests_per_s", "achieved_fraction"} <= set(budget)  # figures, unchecked
+    emulator_speed = results["emulator"]
+    assert emulator_speed["fast_mode_body_bytes"] > 470_000
+    assert {"fast_mode_requests_per_s", "full_mode_small_requests_per_s"} <= set(emulator_speed)
 
     written = json.loads(out.read_text())
     assert set(written) >= EXPECTED_KEYS

@@ -3,7 +3,6 @@ auth, budget and faults — and the throughput it exists for."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -145,24 +144,22 @@ def test_fast_and_full_modes_count_alike(
     assert counts[0] == counts[1] == (len(sent), len(sent) - len(set(sent)), Counter(sent))
 
 
-def test_fast_mode_sustains_200_requests_per_second_of_490_kb() -> None:
+def test_fast_mode_counts_every_message_of_490_kb_bodies() -> None:
+    """Correctness of fast mode on full-size bodies; how many of them it answers per second is a
+    benchmark figure (``make bench``, phase ``emulator``), never a test threshold."""
     calls = [track(f"{i:032x}", f"user-{i}", properties={"note": "x" * 440}) for i in range(850)]
     body = orjson.dumps({"batch": calls})
     assert 470_000 < len(body) < 500_000
     with Emulator(keys=(KEY,), fast=True) as emu, requests.Session() as session:
-        best = 0.0
-        for _attempt in range(2):  # the better of two runs: the machine may be busy elsewhere
-            started = time.perf_counter()
-            for _ in range(60):
-                response = session.post(
-                    f"{emu.url}/v1/batch", data=body, auth=(KEY, ""), headers=STRICT
-                )
-                assert response.status_code == 200
-            best = max(best, 60 / (time.perf_counter() - started))
-        assert emu.stats().accepted == 120 * 850
-        assert emu.stats().duplicates == 119 * 850
-    print(f"fast mode: {best:.0f} requests/s of {len(body)} bytes")
-    assert best > 200, f"fast mode served only {best:.0f} requests/s"
+        for _ in range(20):
+            response = session.post(
+                f"{emu.url}/v1/batch", data=body, auth=(KEY, ""), headers=STRICT
+            )
+            assert response.status_code == 200
+        stats = emu.stats()
+        assert (stats.requests, stats.accepted, stats.duplicates) == (20, 20 * 850, 19 * 850)
+        assert stats.max_body_bytes == len(body)
+        assert emu.message_id_counts()[f"{849:032x}"] == 20
 
 
 def test_server_sockets_disable_nagle(fast: Emulator) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import threading
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -54,13 +55,13 @@ def test_start_stop_without_context_manager_binds_a_free_loopback_port() -> None
         requests.post(f"{url}/v1/track", json=track("m1"), auth=(KEY, ""), timeout=1)
 
 
-def test_keep_alive_one_connection_serves_many_requests_quickly(emulator: Emulator) -> None:
-    # With Nagle on and split writes each answer would wait ~40 ms for a delayed ACK:
-    # 100 requests on one connection would take seconds, not a fraction of one.
+def test_keep_alive_one_connection_serves_many_requests(emulator: Emulator) -> None:
+    # One connection, many answers, each complete (Content-Length, no close). That answers are
+    # not held back by Nagle's algorithm is checked on the socket option itself
+    # (test_emulator_fast.py::test_server_sockets_disable_nagle), not by a stopwatch.
     connection = http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=5)
     body = orjson.dumps({"batch": [track("m1")]})
     headers = {"Authorization": basic(KEY), "Content-Type": "application/json"}
-    started = time.perf_counter()
     sockets = set()
     for _ in range(100):
         connection.request("POST", "/v1/batch", body=body, headers=headers)
@@ -70,10 +71,8 @@ def test_keep_alive_one_connection_serves_many_requests_quickly(emulator: Emulat
         assert response.getheader("Connection") is None  # keep-alive (HTTP/1.1 default)
         assert response.read() == b"{}"
         sockets.add(id(connection.sock))
-    elapsed = time.perf_counter() - started
     connection.close()
     assert len(sockets) == 1  # never reconnected
-    assert elapsed < 2.0, f"100 keep-alive requests took {elapsed:.2f}s"
     assert emulator.stats().requests == 100
 
 
@@ -234,8 +233,11 @@ def test_stop_closes_open_keep_alive_connections() -> None:
     url = emu.url
     session = requests.Session()
     assert session.post(f"{url}/v1/track", json=track("m1"), auth=(KEY, "")).status_code == 200
-    started = time.perf_counter()
-    emu.stop()
-    assert time.perf_counter() - started < 2
+    # stop() must not wait for the client to close its idle keep-alive connection; the join's
+    # timeout only stops the test if it hangs.
+    stopper = threading.Thread(target=emu.stop, daemon=True)
+    stopper.start()
+    stopper.join(timeout=60)
+    assert not stopper.is_alive(), "stop() hung on an open keep-alive connection"
     with pytest.raises(requests.ConnectionError):
         session.post(f"{url}/v1/track", json=track("m1"), auth=(KEY, ""), timeout=2)
