@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 from customerio_sink.errors import ConfigError
+from customerio_sink.option_rules import RULES
 
 __all__ = [
     "CDF_COLUMNS",
@@ -22,6 +23,7 @@ __all__ = [
     "column_spec",
     "other_columns",
     "positive",
+    "ranged",
 ]
 
 EXIT_ARGS = 2
@@ -137,14 +139,14 @@ def build_parser(
     cio.add_argument("--secret-key", metavar="K", help="Databricks secret key name of the key")
     cio.add_argument(
         "--rate-requests",
-        type=_non_negative_int,
+        type=ranged("rate_requests"),
         default=3000,
         metavar="N",
         help="request budget per 3 seconds across the whole job (default 3000; 0 = off)",
     )
     cio.add_argument(
         "--max-body-bytes",
-        type=positive(int),
+        type=ranged("max_body_bytes"),
         metavar="B",
         help="largest /v1/batch body to send (default: the package's limit under 500 KB)",
     )
@@ -158,6 +160,12 @@ def build_parser(
         "--dry-run",
         action="store_true",
         help="map, validate and pack, but send nothing (no key needed)",
+    )
+
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show Spark's startup output (Ivy's resolution report, startup warnings)",
     )
 
     led = parser.add_argument_group("ledger")
@@ -201,14 +209,26 @@ def _start(text: str) -> str:
     raise argparse.ArgumentTypeError(f"'backfill', 'latest' or a table version, got {text!r}")
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
-    return value
+def ranged(option: str) -> Callable[[str], Any]:
+    """An argparse type: a number within the range :data:`~customerio_sink.option_rules.RULES`
+    declares for ``option`` (argparse names the flag; the message names value and range)."""
+    rule = RULES[option]
+
+    def parse(text: str) -> Any:
+        try:
+            value = rule.kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a {'whole ' if rule.kind is int else ''}number, got {text!r} "
+                f"(allowed {rule.allowed()})"
+            ) from None
+        problem = rule.problem(value)
+        if problem:
+            raise argparse.ArgumentTypeError(f"{text} is {problem}")
+        return value
+
+    parse.__name__ = rule.kind.__name__
+    return parse
 
 
 def positive(kind: type) -> Callable[[str], Any]:

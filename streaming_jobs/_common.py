@@ -8,7 +8,8 @@ A job module declares only its mapping flags and how they become a
     argument parsing → SinkOptions → read_source → run_sync → summary, exit code
 
 Exit codes: 0 done (dead letters are an outcome, not a failure), 1 the job failed (one line on
-stderr, never a traceback or a key), 2 bad arguments, 130 stopped by Ctrl-C.
+stderr, never a traceback or a key), 2 bad arguments (flags, options or mapping columns; one line,
+before anything is read or sent), 130 stopped by Ctrl-C.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ __all__ = [
     "EXIT_OK",
     "JobParser",
     "build_parser",
+    "check_columns",
     "column_spec",
     "error_line",
     "fail",
@@ -170,6 +172,35 @@ def sink_options(
     )
 
 
+def check_columns(args: argparse.Namespace, mapping: MessageMapping, columns: list[str]) -> None:
+    """Raise ConfigError naming the flag and the column when the mapping reads a column the
+    source does not have (before the stream starts, so nothing is read or sent)."""
+    from customerio_sink.spark.mapping import referenced_columns
+
+    missing = [c for c in referenced_columns(mapping) if c not in columns]
+    if not missing:
+        return
+    flags = {
+        name: value
+        for name, value in vars(args).items()
+        if isinstance(value, str) and not name.startswith("_")
+    }
+
+    def flag_of(column: str) -> str:
+        for name, value in flags.items():
+            parts = [p.partition("=")[2] or p for p in value.split(",")]
+            if column in (p.strip() for p in parts):
+                return f"--{name.replace('_', '-')} {value}: "
+        return ""
+
+    column = missing[0]
+    raise ConfigError(
+        f"{flag_of(column)}no column {column!r} in {getattr(args, 'source', 'the source')} "
+        f"(it has: {', '.join(columns)})"
+        + (f"; also missing: {', '.join(missing[1:])}" if len(missing) > 1 else "")
+    )
+
+
 # -- running -------------------------------------------------------------------------------
 
 
@@ -264,13 +295,14 @@ def run_stream_job(
         from customerio_sink.spark.session import get_spark
 
         if spark is None:
-            spark = get_spark(job)
+            spark = get_spark(job, verbose=args.verbose)
         if args.secret_scope or args.secret_key:
             key = resolve_key(args)  # Databricks secrets need the session
         source_df = read_source(
             spark, args.source, kind=kind, start=getattr(args, "start", "backfill")
         )
         options = sink_options(args, mapping_for(args, list(source_df.columns)), key)
+        check_columns(args, options.mapping, list(source_df.columns))
         say(
             f"{job}: {args.source} ({kind}) → "
             f"{'dry run' if options.dry_run else options.endpoint or options.region or 'us'}, "
@@ -290,6 +322,9 @@ def run_stream_job(
                 stop_event=stop,
                 on_start=query.append,
             )
+    except ConfigError as exc:  # before anything was sent: a bad flag or column
+        print(f"{job}: error: {error_line(exc, key)[len('ConfigError: ') :]}", file=sys.stderr)
+        return EXIT_ARGS
     except KeyboardInterrupt:
         for q in query:
             q.stop()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-__all__ = ["MessageMapping", "to_messages"]
+__all__ = ["MessageMapping", "referenced_columns", "to_messages"]
 
 CALLS = ("identify", "track", "page", "screen", "group", "alias")
 ENTITIES = ("person", "object", "relationship", "device")
@@ -219,6 +219,28 @@ def _message_id(parts: list[str], time_col: str) -> Column:
 # -- the mapping ----------------------------------------------------------------------------
 
 
+def referenced_columns(m: MessageMapping) -> list[str]:
+    """Every source column ``m`` reads (ids, attributes, JSON, event, time, device, row id)."""
+    names = [
+        m.user_id,
+        m.anonymous_id,
+        m.group_id,
+        m.previous_id,
+        m.key,
+        m.traits_json,
+        m.properties_json,
+        m.event_column,
+        m.name_column,
+        m.timestamp,
+        m.device_token,
+        m.device_platform,
+        m.context_json,
+        m.row_id,
+    ]
+    names += [c for _, c in _columns(m.traits)] + [c for _, c in _columns(m.properties)]
+    return [n for n in names if n]
+
+
 class _Builder:
     """Builds the message columns for one mapping over one DataFrame."""
 
@@ -240,25 +262,7 @@ class _Builder:
         self.is_cdf = m.source == "cdf"
 
     def _referenced(self) -> list[str]:
-        m = self.m
-        names = [
-            m.user_id,
-            m.anonymous_id,
-            m.group_id,
-            m.previous_id,
-            m.key,
-            m.traits_json,
-            m.properties_json,
-            m.event_column,
-            m.name_column,
-            m.timestamp,
-            m.device_token,
-            m.device_platform,
-            m.context_json,
-            m.row_id,
-        ]
-        names += [c for _, c in _columns(m.traits)] + [c for _, c in _columns(m.properties)]
-        return [n for n in names if n]
+        return referenced_columns(self.m)
 
     def col(self, name: str | None) -> Column:
         F = self.F

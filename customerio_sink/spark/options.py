@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from customerio_sink.errors import ConfigError
+from customerio_sink.option_rules import RULES, check_options
 from customerio_sink.secrets import SecretKey
 from customerio_sink.spark.ledger import Ledger
 from customerio_sink.spark.mapping import MessageMapping
@@ -122,6 +123,7 @@ class SinkOptions:
             raise ConfigError(f"on_transient: 'fail' or 'park', got {self.on_transient!r}")
         if self.region not in (None, "us", "eu"):
             raise ConfigError(f"region: 'us' or 'eu', got {self.region!r}")
+        check_options({name: getattr(self, name) for name in RULES})
         if self.api_key is None and not self.dry_run:
             raise ConfigError(
                 "no Customer.io API key (set api_key_env / secret_scope+secret_key, or dry_run)"

@@ -133,6 +133,7 @@ def run_sync(
         StreamingQueryException: the query failed (e.g. a change-feed batch whose transient
             failures outlasted the retries); the result so far is on ``exc.sync_result``.
     """
+    from customerio_sink.spark.mapping import to_messages
     from customerio_sink.spark.writer import CustomerIOWriter, task_slots
 
     result = SyncResult(job=options.job)
@@ -142,6 +143,15 @@ def run_sync(
         if progress:
             progress(_progress_line(lineage))
 
+    # Map once on the driver before the query starts: a mapping column missing from the source
+    # fails here, in one line, before anything is read or sent (the plan is only analysed).
+    to_messages(
+        source_df,
+        options.mapping,
+        job=options.job,
+        backfill=options.backfill,
+        hold_recent=options.hold_recent,
+    )
     writer = source_df.writeStream.queryName(options.job).option("checkpointLocation", checkpoint)
     writer = writer.trigger(**trigger_kwargs(trigger))
     ingested: set[int] = set()

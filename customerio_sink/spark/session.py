@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import threading
 from importlib import metadata
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from customerio_sink.errors import DeltaUnavailableError
 
@@ -26,6 +27,7 @@ __all__ = ["DeltaUnavailableError", "delta_maven_coordinate", "get_spark", "on_d
 ENV_DELTA_PACKAGE = "CUSTOMERIO_SINK_DELTA_PACKAGE"  # Maven coordinate override
 ENV_DELTA_JARS = "CUSTOMERIO_SINK_DELTA_JARS"  # comma-separated local JAR paths (offline)
 ENV_MAVEN_REPO = "CUSTOMERIO_SINK_MAVEN_REPO"  # extra Maven repository / mirror URL
+ENV_VERBOSE = "CUSTOMERIO_SINK_VERBOSE"  # 1: show Spark's and Ivy's startup output
 
 
 def on_databricks() -> bool:
@@ -90,18 +92,81 @@ def _local_conf(app_name: str, master: str, shuffle_partitions: int) -> dict[str
     return conf
 
 
+class _JvmOutput:
+    """The local JVM's stdout/stderr, read by two threads. Until :meth:`started`, lines are kept
+    in memory (the Ivy resolution report, Spark's startup WARN lines); after it, they pass
+    through to this process's streams, so errors the JVM prints later are still seen."""
+
+    def __init__(self) -> None:
+        self.startup: list[str] = []
+        self.passing = False
+        self.lock = threading.Lock()
+
+    def attach(self, proc: Any) -> None:
+        for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
+            threading.Thread(
+                target=self._pump, args=(stream, name), name=f"jvm-{name}", daemon=True
+            ).start()
+
+    def _pump(self, stream: Any, name: str) -> None:
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", errors="replace")
+            with self.lock:
+                if not self.passing:
+                    self.startup.append(line)
+                    continue
+            target = sys.stdout if name == "stdout" else sys.stderr
+            try:
+                target.write(line)
+                target.flush()
+            except (ValueError, OSError):  # the stream was closed (interpreter shutting down)
+                return
+
+    def started(self) -> None:
+        with self.lock:
+            self.passing = True
+
+    def save(self) -> str:
+        """Write what the JVM printed while starting to a file; return its path."""
+        fd, path = tempfile.mkstemp(prefix="customerio-sink-spark-start-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.writelines(self.startup)
+        return path
+
+
+def _launch_quiet_gateway(conf: dict[str, str]) -> _JvmOutput:
+    """Start the JVM with its output piped, so Spark's and Ivy's startup chatter stays off the
+    console (``get_spark(verbose=True)`` or ``$CUSTOMERIO_SINK_VERBOSE=1`` shows it)."""
+    from subprocess import PIPE
+
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    spark_conf = SparkConf()
+    for key, value in conf.items():
+        spark_conf.set(key, value)
+    output = _JvmOutput()
+    gateway = launch_gateway(spark_conf, popen_kwargs={"stdout": PIPE, "stderr": PIPE})
+    output.attach(gateway.proc)
+    SparkContext._ensure_initialized(gateway=gateway, conf=spark_conf)
+    return output
+
+
 def get_spark(
     app_name: str = "customerio-sink",
     *,
     master: str = "local[2]",
     shuffle_partitions: int = 2,
     extra_conf: dict[str, str] | None = None,
+    verbose: bool | None = None,
 ) -> SparkSession:
     """Return the active SparkSession, or build a local one with Delta Lake.
 
     On Databricks, or when a session is already active, that session is returned as it is.
     Otherwise a local session is built (``master``, ``shuffle_partitions`` and ``extra_conf``
-    apply only then).
+    apply only then). A local session starts quietly: the Ivy resolution report and Spark's
+    startup warnings are kept off the console (and saved to a file named in the error if the
+    start fails) unless ``verbose`` (default: ``$CUSTOMERIO_SINK_VERBOSE``) is true.
 
     Raises:
         DeltaUnavailableError: the Delta JARs could not be resolved or the JVM did not start.
@@ -118,25 +183,32 @@ def get_spark(
     # PySpark starts its workers with $PYSPARK_PYTHON (else python3 on PATH); make it this
     # interpreter, which has the package and pyarrow.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if verbose is None:
+        verbose = os.environ.get(ENV_VERBOSE, "").strip().lower() in ("1", "true", "yes")
+    conf = {**_local_conf(app_name, master, shuffle_partitions), **(extra_conf or {})}
     builder = SparkSession.builder
-    for key, value in {
-        **_local_conf(app_name, master, shuffle_partitions),
-        **(extra_conf or {}),
-    }.items():
+    for key, value in conf.items():
         builder = builder.config(key, value)
+    output: _JvmOutput | None = None
     try:
+        if not verbose:
+            output = _launch_quiet_gateway(conf)
         spark = builder.getOrCreate()
         # Touch the Delta classes now so a missing JAR fails here, with our message.
         spark._jvm.io.delta.tables.DeltaTable  # type: ignore[union-attr]  # noqa: B018
-        spark.sparkContext.setLogLevel("ERROR")
+        spark.sparkContext.setLogLevel("WARN" if verbose else "ERROR")
+        if output is not None:
+            output.started()
     except Exception as exc:  # the JVM/Ivy failure modes are many; one clear message for all
         source = os.environ.get(ENV_DELTA_JARS) or delta_maven_coordinate()
+        log_note = f" What Spark printed while starting: {output.save()}." if output else ""
         raise DeltaUnavailableError(
             f"Could not start a local Spark session with Delta Lake ({source}). Spark resolves "
             "Delta's JARs from Maven Central through spark.jars.packages on first use. Fix: allow "
             f"access to Maven Central, or set {ENV_MAVEN_REPO} to a reachable Maven mirror, or "
             "download the JARs (e.g. `mvn dependency:copy -Dartifact=io.delta:delta-spark_2.13:"
             f"4.0.1` plus delta-storage) and set {ENV_DELTA_JARS}=/path/a.jar,/path/b.jar. "
-            f"Underlying error: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
+            f"Underlying error: {type(exc).__name__}: "
+            f"{(str(exc).strip().splitlines() or [''])[0][:300]}.{log_note}"
         ) from exc
     return spark

@@ -96,7 +96,11 @@ def test_module_entry_point_help(name: str) -> None:
         ("sync_events", ["--source", "t"], "--event-column --event is required"),
         ("sync_events", ["--source", "t", "--event", "e", "--event-column", "c"], "not allowed"),
         ("sync_events", ["--source", "t", "--event", "e", "--trigger", "soon"], "available-now"),
-        ("sync_events", ["--source", "t", "--event", "e", "--rate-requests", "-1"], "0 or more"),
+        (
+            "sync_events",
+            ["--source", "t", "--event", "e", "--rate-requests", "-1"],
+            "allowed at least 0",
+        ),
         ("sync_people", ["--source", "t", "--start", "yesterday"], "'backfill', 'latest'"),
         ("sync_people", ["--source", "t", "--region", "ap"], "invalid choice"),
         (
@@ -105,7 +109,20 @@ def test_module_entry_point_help(name: str) -> None:
             "not allowed",
         ),
         ("sync_people", ["--source", "t", "--traits", "a", "--traits-json", "j"], "not allowed"),
-        ("sync_devices", ["--source", "t", "--max-body-bytes", "0"], "more than 0"),
+        ("sync_devices", ["--source", "t", "--max-body-bytes", "0"], "0 is out of range"),
+        (
+            "sync_events",
+            ["--source", "t", "--max-body-bytes", "8000"],
+            "argument --max-body-bytes: 8000 is out of range: allowed 32,827 to 500,000 bytes",
+        ),
+        (
+            "sync_events",
+            ["--source", "t", "--max-body-bytes", "600000"],
+            "600000 is out of range: allowed 32,827 to 500,000 bytes",
+        ),
+        ("sync_events", ["--source", "t", "--max-body-bytes", "1e5"], "expected a whole number"),
+        ("sync_people", ["--source", "t", "--rate-requests", "-1"], "allowed at least 0"),
+        ("sync_people", ["--source", "t", "--trigger", "sometimes"], "--trigger"),
         ("sync_objects", ["--checkpoint", "c"], "--source"),
     ],
 )
@@ -120,7 +137,7 @@ def test_argument_errors_are_one_line_with_exit_2(
     assert needle in err
 
 
-# -- configuration errors: exit 1, one line, before any Spark ------------------------------
+# -- configuration errors: exit 2, one line, before any Spark ------------------------------
 
 
 @pytest.mark.parametrize(
@@ -134,15 +151,15 @@ def test_argument_errors_are_one_line_with_exit_2(
         (["--checkpoint", "/tmp/c", "--ledger-path", "/tmp/l", "--api-key-env", "NOPE"], "$NOPE"),
     ],
 )
-def test_config_errors_are_one_line_with_exit_1(
+def test_config_errors_are_one_line_with_exit_2(
     argv: list[str], needle: str, capsys: pytest.CaptureFixture[str], monkeypatch: Any
 ) -> None:
     monkeypatch.delenv("NOPE", raising=False)
     monkeypatch.setenv("CUSTOMERIO_API_KEY", "a-key-that-must-never-print")
     code, out, err = run_main("sync_events", ["--source", "t", "--event", "e", *argv], capsys)
-    assert code == 1
+    assert code == 2
     assert out == ""
-    assert err.count("\n") == 1 and err.startswith("sync_events: failed: ConfigError: ")
+    assert err.count("\n") == 1 and err.startswith("sync_events: error: ")
     assert needle in err
     assert "a-key-that-must-never-print" not in err
 
@@ -153,9 +170,9 @@ def test_missing_key_names_the_variable_not_a_value(
     monkeypatch.delenv("CUSTOMERIO_API_KEY", raising=False)
     argv = ["--source", "t", "--checkpoint", "c", "--ledger-path", "l"]
     code, _, err = run_main("sync_people", argv, capsys)
-    assert code == 1
+    assert code == 2
     assert err.strip() == (
-        "sync_people: failed: ConfigError: no Customer.io API key: set $CUSTOMERIO_API_KEY, "
+        "sync_people: error: no Customer.io API key: set $CUSTOMERIO_API_KEY, "
         "or give secret_scope/secret_key (Databricks)"
     )
 
