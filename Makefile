@@ -14,10 +14,10 @@ help: ## show this help
 $(STAMP): setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[spark,dev]"
+	$(PY) -m pip install --quiet -e ".[local,dev]"
 	touch $(STAMP)
 
-dev: $(STAMP) ## create .venv and install the package with the spark and dev extras
+dev: $(STAMP) ## create .venv and install the package with the local (pinned Spark + Delta) and dev extras
 
 demo: $(STAMP) ## run the end-to-end demo: emulator + local Spark/Delta + the streaming jobs
 	$(PY) -m customerio_sink.demo

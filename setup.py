@@ -12,9 +12,15 @@ VERSION = re.search(
     r'__version__ = "([^"]+)"', (HERE / "customerio_sink" / "__version__.py").read_text()
 ).group(1)  # type: ignore[union-attr]
 
-# pyspark and delta-spark are provided by the cluster (Databricks runtimes ship both), so they
-# live in the [spark] extra, pinned to a pair whose Delta JARs resolve from Maven Central.
+# On a cluster (Databricks runtimes ship pyspark, delta-spark, pyarrow and pandas) install the
+# plain package, or [spark], whose floors every supported runtime already meets: nothing here
+# replaces the runtime's own pyspark or delta-spark. [local] pins a pyspark/delta-spark pair whose
+# Delta JARs resolve from Maven Central, for a laptop, the demo and CI.
 SPARK = [
+    "pyarrow>=12",
+    "pandas>=1.5",
+]
+LOCAL = [
     "pyspark==4.0.1",
     "delta-spark==4.0.1",
     "pyarrow>=15",
@@ -58,8 +64,11 @@ setup(
         "orjson>=3.9",
         "jsonschema>=4.20",
     ],
-    extras_require={"spark": SPARK, "dev": DEV, "all": SPARK + DEV},
+    extras_require={"spark": SPARK, "local": LOCAL, "dev": DEV, "all": LOCAL + DEV},
     entry_points={
-        "console_scripts": ["customerio-emulator=customerio_sink.emulator.__main__:main"],
+        "console_scripts": [
+            "customerio-sink=streaming_jobs.cli:main",
+            "customerio-emulator=customerio_sink.emulator.__main__:main",
+        ],
     },
 )
