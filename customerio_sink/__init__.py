@@ -1,10 +1,15 @@
 """customerio-sink: keep Customer.io in step with Delta Lake tables from Spark Structured Streaming.
 
-The pure core (client, models, packing, rate limiting, retries, errors, emulator) never imports
-pyspark; the Spark layer lives in :mod:`customerio_sink.spark`. The names below are the public
-surface of the core; everything else is importable from its module (``customerio_sink.models``,
-``customerio_sink.packing``, ...). They are imported on first use, so ``import
-customerio_sink.emulator`` (or a Spark worker) does not pay for the whole client.
+    import customerio_sink as cio
+
+    cio.sync(spark, source="main.crm.people", mapping=cio.People(user_id="id", traits=["email"]),
+             checkpoint="/Volumes/main/cio/state/people", ledger="/Volumes/main/cio/ledger")
+
+The names below are the whole public surface: the sink (``sync``, ``writer``, ``register``, the
+mapping classes, ``Ledger``, ``secret``), the HTTP client, the errors and the emulator. Tuning
+internals (rate limiter, retry policy, circuit breaker, metrics) stay in their modules. Every name
+is imported on first use, so ``import customerio_sink`` never imports pyspark (a Spark worker, or
+a client-only user, does not pay for the Spark layer).
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ from customerio_sink.__version__ import __version__
 
 if TYPE_CHECKING:
     from customerio_sink.app_api import AppAPIClient
-    from customerio_sink.breaker import CircuitBreaker
     from customerio_sink.client import CustomerIOClient
+    from customerio_sink.emulator import Emulator
     from customerio_sink.errors import (
         AuthenticationError,
         CircuitOpenError,
@@ -29,51 +34,75 @@ if TYPE_CHECKING:
         TransientError,
         ValidationError,
     )
+    from customerio_sink.mappings import Devices, Events, Objects, People, Relationships
     from customerio_sink.message_id import message_id
-    from customerio_sink.metrics import RequestMetrics
-    from customerio_sink.rate_limit import RateLimiter
-    from customerio_sink.retry import RetryPolicy
     from customerio_sink.secrets import SecretKey
+    from customerio_sink.spark.api import register, secret, sync, writer
+    from customerio_sink.spark.ledger import Ledger
+    from customerio_sink.spark.runner import SyncResult
+    from customerio_sink.spark.session import get_spark
 
 _WHERE = {
-    "AppAPIClient": "app_api",
-    "AuthenticationError": "errors",
-    "CircuitBreaker": "breaker",
-    "CircuitOpenError": "errors",
-    "ConfigError": "errors",
+    # the sink
+    "sync": "spark.api",
+    "writer": "spark.api",
+    "register": "spark.api",
+    "secret": "spark.api",
+    "People": "mappings",
+    "Events": "mappings",
+    "Objects": "mappings",
+    "Relationships": "mappings",
+    "Devices": "mappings",
+    "Ledger": "spark.ledger",
+    "SyncResult": "spark.runner",
+    "get_spark": "spark.session",
+    # the client
     "CustomerIOClient": "client",
+    "AppAPIClient": "app_api",
+    "SecretKey": "secrets",
+    "message_id": "message_id",
+    # the errors
     "CustomerIOSinkError": "errors",
+    "ConfigError": "errors",
+    "ValidationError": "errors",
+    "AuthenticationError": "errors",
+    "RejectedError": "errors",
     "PayloadTooLargeError": "errors",
     "RateLimitedError": "errors",
-    "RateLimiter": "rate_limit",
-    "RejectedError": "errors",
-    "RequestMetrics": "metrics",
-    "RetryPolicy": "retry",
-    "SecretKey": "secrets",
     "TransientError": "errors",
-    "ValidationError": "errors",
-    "message_id": "message_id",
+    "CircuitOpenError": "errors",
+    # the emulator
+    "Emulator": "emulator",
 }
 
 __all__ = [
     "AppAPIClient",
     "AuthenticationError",
-    "CircuitBreaker",
     "CircuitOpenError",
     "ConfigError",
     "CustomerIOClient",
     "CustomerIOSinkError",
+    "Devices",
+    "Emulator",
+    "Events",
+    "Ledger",
+    "Objects",
     "PayloadTooLargeError",
+    "People",
     "RateLimitedError",
-    "RateLimiter",
     "RejectedError",
-    "RequestMetrics",
-    "RetryPolicy",
+    "Relationships",
     "SecretKey",
+    "SyncResult",
     "TransientError",
     "ValidationError",
     "__version__",
+    "get_spark",
     "message_id",
+    "register",
+    "secret",
+    "sync",
+    "writer",
 ]
 
 

@@ -117,6 +117,7 @@ class CustomerIOWriter:
     options: SinkOptions
     progress: Callable[[dict[str, Any]], None] | None = None
     front_door: str = "foreachBatch"
+    run_id: str | None = None  # a batch write's own run id (a stream's is its query id)
     history: list[dict[str, Any]] = field(default_factory=list)
     _tables_ready: bool = field(default=False, repr=False)
 
@@ -124,7 +125,7 @@ class CustomerIOWriter:
         spark = batch_df.sparkSession
         started = datetime.now(timezone.utc)
         opts = self.options
-        run_id = run_id_of(spark)
+        run_id = self.run_id or run_id_of(spark)
         if not self._tables_ready:
             opts.ledger.ensure_tables(spark)
             self._tables_ready = True

@@ -24,7 +24,7 @@ def test_demo_prints_its_summary(tmp_path: Path) -> None:
         text=True,
         cwd=ROOT,
         env=env,
-        timeout=300,
+        timeout=1200,
     )
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]

@@ -39,7 +39,7 @@ def _python(code: str, *argv: str, tmp_path: Path) -> subprocess.CompletedProces
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=1200,  # only stops a hung run
     )
 
 
