@@ -73,7 +73,10 @@ def test_package_all_is_exactly_this() -> None:
 
 
 def test_importing_the_package_never_imports_pyspark() -> None:
-    code = "import sys, customerio_sink as cio; cio.People; cio.Emulator; print('pyspark' in sys.modules)"
+    code = (
+        "import sys, customerio_sink as cio; cio.People; cio.Emulator; "
+        "print('pyspark' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
