@@ -67,8 +67,8 @@ def exact_object_errors(raw: Column, column: str, field_name: str) -> list[Check
         (
             raw.isNotNull() & ~F.coalesce(one_value & is_object, F.lit(False)),
             F.lit(
-                f"{column}: not exactly one JSON object (rule: {field_name} must be one JSON "
-                "object with nothing before or after it)"
+                f"{column}: malformed JSON or not a JSON object, or text before or after it "
+                f"(rule: {field_name} must be exactly one JSON object)"
             ),
         )
     ]
