@@ -28,6 +28,7 @@ from typing import Any
 
 from customerio_sink import journal
 from customerio_sink.collapse import collapse_changes
+from customerio_sink.text_guard import decode_lenient, guard_text
 
 __all__ = ["INPUT_COLUMNS", "PartitionSummary", "SendSettings", "run_partition"]
 
@@ -178,6 +179,9 @@ def _now_iso() -> str:
 # Row tuple positions (INPUT_COLUMNS order).
 KEY, MID, TYPE, EVENT, PAYLOAD, ERROR, CHANGE, VERSION, HASH, HOLD, IN_WINDOW = range(11)
 
+#: Text columns the engine reads as Python strings and the mapping copies from source text.
+_TEXT = (KEY, EVENT, ERROR)
+
 #: Arrow types of the input columns (INPUT_COLUMNS order).
 _INPUT_TYPES = (
     "string",
@@ -218,7 +222,8 @@ def _as_arrow(batch: Any) -> Any:
                 arrays.append(column.view(pa.binary()))  # the same UTF-8 bytes, no copy
             else:
                 arrays.append(column.cast(wanted))
-        return pa.RecordBatch.from_arrays(arrays, schema=schema)
+        # Spark's strings are raw bytes: bad UTF-8 in a key/event/error becomes a dead letter.
+        return guard_text(pa.RecordBatch.from_arrays(arrays, schema=schema), _TEXT, ERROR)
     return pa.RecordBatch.from_pydict({c: list(batch[c]) for c in INPUT_COLUMNS}, schema=schema)
 
 
@@ -332,7 +337,7 @@ class _Sender:
             versions = [r[VERSION] for r in rows]
             present = [v for v in versions if v is not None]
             lo, hi = (min(present), max(present)) if present else (None, None)
-            payloads = [bytes(r[PAYLOAD]).decode("utf-8") for r in rows]
+            payloads = [decode_lenient(bytes(r[PAYLOAD])) for r in rows]
         else:
             import pyarrow.compute as pc
 
@@ -356,7 +361,7 @@ class _Sender:
         }
         if outcome != journal.ACKED:
             if payloads is None:
-                payloads = [bytes(p).decode("utf-8") for p in rows.column(PAYLOAD).to_pylist()]
+                payloads = [decode_lenient(p) for p in rows.column(PAYLOAD).to_pylist()]
             record["payloads"] = payloads
         self.journal.write(record)
         n = len(ids)

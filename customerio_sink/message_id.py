@@ -20,6 +20,12 @@ form of the hash half is ``sha1(concat(coalesce(concat(length(s), ':', s), '-'),
 ``conv(..., 16, 32)``, left-padded to 8 characters (the time half: ``conv(ms, 10, 32)``, padded
 to 10), and the 26 characters mapped from ``0-9A-V`` to Crockford's alphabet with one
 ``translate``. :func:`message_id_sql` writes that expression.
+
+Keys made of several ids (a relationship's person and object) are joined by
+:func:`composite_key`: each part has ``\\`` and ``:`` escaped with a backslash, then the parts
+are joined with ``:``. The join is injective (``("a:b", "c")`` and ``("a", "b:c")`` differ) and a
+key of plain ids reads as before (``u1:o1``); a missing part makes the whole key missing.
+:func:`composite_key_sql` is the same in Spark SQL.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import hashlib
 
 from customerio_sink.errors import ConfigError
 
-__all__ = ["CROCKFORD", "message_id", "message_id_sql"]
+__all__ = ["CROCKFORD", "composite_key", "composite_key_sql", "message_id", "message_id_sql"]
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _NULL = "-"
@@ -101,3 +107,26 @@ def message_id_sql(*columns: str, time_ms: str | None = None) -> str:
         + _sql_base32(f"substr({digest}, 11, 10)", 8)
         + f"), '0123456789ABCDEFGHIJKLMNOPQRSTUV', '{CROCKFORD}')"
     )
+
+
+def _escape(part: str) -> str:
+    return part.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def composite_key(*parts: str | None) -> str | None:
+    """The key of several ids: escaped parts joined with ``:``; ``None`` if any is missing."""
+    if any(part is None for part in parts):
+        return None
+    return ":".join(_escape(str(part)) for part in parts)
+
+
+def composite_key_sql(*columns: str) -> str:
+    """A Spark SQL expression equal to ``composite_key(<columns>)`` (string expressions)."""
+    if not columns:
+        raise ConfigError("composite_key_sql needs at least one column")
+    # chr(92) is a backslash: no escaping rules of SQL string literals to get wrong.
+    escaped = [
+        f"replace(replace({col}, chr(92), concat(chr(92), chr(92))), ':', concat(chr(92), ':'))"
+        for col in columns
+    ]
+    return "concat(" + ", ':', ".join(escaped) + ")"

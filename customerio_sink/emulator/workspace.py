@@ -4,11 +4,12 @@ Calls apply in arrival order, as Customer.io applies them, so tests of a sink ca
 final state after a stream of updates and deletes. The rules:
 
 * ``identify`` with a ``userId`` merges ``traits`` into the person (top-level keys; a later value
-  wins). Anonymous identifies change nothing (Customer.io ignores them). A suppressed person's
-  traits are not changed (a suppressed identifier cannot be added back).
+  wins; a ``null`` value removes the attribute, as in Customer.io). Anonymous identifies change
+  nothing (Customer.io ignores them). A suppressed person's traits are not changed (a suppressed
+  identifier cannot be added back).
 * ``group`` merges ``traits`` (minus ``objectTypeId``/``object_type_id`` and
-  ``relationshipAttributes``) into object ``(objectTypeId, groupId)`` — type id as a string,
-  default ``"1"`` — and, with a ``userId``, relates the person to it.
+  ``relationshipAttributes``; ``null`` removes) into object ``(objectTypeId, groupId)`` — type id
+  as a string, default ``"1"`` — and, with a ``userId``, relates the person to it.
 * ``track`` semantic events: ``User Deleted`` removes the person with their devices and
   relationships; ``User Suppressed``/``User Unsuppressed`` set/clear ``suppressed`` (creating an
   empty entry when needed); ``Relationship Deleted`` and ``Object Deleted`` remove the
@@ -40,6 +41,15 @@ def object_type_id(value: Any) -> str:
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _merge(into: dict[str, Any], attributes: Mapping[str, Any]) -> None:
+    """Set each attribute; a ``null`` value removes it."""
+    for name, value in attributes.items():
+        if value is None:
+            into.pop(name, None)
+        else:
+            into[name] = value
 
 
 class Workspace:
@@ -100,14 +110,14 @@ class Workspace:
             return
         person = self._people.setdefault(user_id, {"traits": {}, "suppressed": False})
         if not person["suppressed"]:
-            person["traits"].update(_dict(message.get("traits")))
+            _merge(person["traits"], _dict(message.get("traits")))
 
     def _group(self, message: Mapping[str, Any]) -> None:
         traits = _dict(message.get("traits"))
         type_id = object_type_id(traits.get("objectTypeId", traits.get("object_type_id")))
         group_id = str(message.get("groupId"))
         attributes = {k: v for k, v in traits.items() if k not in _OBJECT_TRAIT_KEYS}
-        self._objects.setdefault((type_id, group_id), {}).update(attributes)
+        _merge(self._objects.setdefault((type_id, group_id), {}), attributes)
         user_id = message.get("userId")
         if user_id:
             self._relationships.add((user_id, type_id, group_id))

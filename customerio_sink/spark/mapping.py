@@ -16,8 +16,18 @@ Two source kinds:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from customerio_sink.message_id import composite_key_sql
+from customerio_sink.spark.mapping_json import (
+    exact_object_errors,
+    placeholder,
+    splice_tail,
+    utf8_errors,
+)
+from customerio_sink.spark.mapping_time import future_error, iso_text, micros_text, parse_time
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -45,7 +55,6 @@ SEMANTIC_EVENTS = (
     "Report Content Event",
 )
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-_TS_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"
 
 
 @dataclass(frozen=True)
@@ -179,31 +188,6 @@ def _columns(spec: tuple[str, ...] | dict[str, str]) -> list[tuple[str, str]]:
     return [(c, c) for c in spec]
 
 
-def _placeholder(name: str) -> str:
-    return f"__cio_raw_json_{name}__"
-
-
-def _splice_tail(base_json: Column, raw: list[tuple[str, Column]]) -> Column:
-    """Put raw JSON strings (kept as written) where ``to_json`` wrote their placeholders.
-
-    The placeholders are the object's last fields, so the encoded object ends with the fixed
-    bytes ``"name":"<placeholder>",…}``: those bytes are cut off the end and the raw values
-    appended in their place — no search through the message, which is encoded once. A null
-    column becomes ``{}``.
-    """
-    F = _F()
-    tail = ",".join(f'"{name}":"{_placeholder(name)}"' for name, _ in raw) + "}"
-    as_bytes = base_json.cast("binary")
-    parts: list[Column] = [
-        as_bytes.substr(F.lit(1), F.octet_length(base_json) - F.lit(len(tail.encode())))
-    ]
-    for index, (name, column) in enumerate(raw):
-        parts.append(F.lit(("," if index else "") + f'"{name}":').cast("binary"))
-        parts.append(F.coalesce(column.cast("string"), F.lit("{}")).cast("binary"))
-    parts.append(F.lit("}").cast("binary"))
-    return F.concat(*parts).cast("string")
-
-
 def _message_id(parts: list[str], time_col: str) -> Column:
     """ULID-shaped deterministic id over staged columns (names), the same algorithm as
     :func:`customerio_sink.message_id.message_id` — one definition, two engines."""
@@ -211,7 +195,9 @@ def _message_id(parts: list[str], time_col: str) -> Column:
 
     return _F().expr(
         message_id_sql(
-            *[f"`{p}`" for p in parts], time_ms=f"coalesce(unix_millis(`{time_col}`), 0)"
+            *[f"`{p}`" for p in parts],
+            # The id's time field holds 0 … 2^48-1 ms: a time before 1970 counts as 0.
+            time_ms=f"greatest(coalesce(unix_millis(`{time_col}`), 0), 0)",
         )
     )
 
@@ -251,7 +237,7 @@ class _Builder:
         self.job = job
         self.backfill = backfill
         self.types = {f.name: f.dataType.simpleString() for f in df.schema.fields}
-        missing = [c for c in self._referenced() if c not in self.types]
+        missing = [c for c in self.referenced() if c not in self.types]
         if missing:
             from customerio_sink.errors import ConfigError
 
@@ -261,7 +247,7 @@ class _Builder:
             )
         self.is_cdf = m.source == "cdf"
 
-    def _referenced(self) -> list[str]:
+    def referenced(self) -> list[str]:
         return referenced_columns(self.m)
 
     def col(self, name: str | None) -> Column:
@@ -291,16 +277,7 @@ class _Builder:
                 return F.lit(None).cast("timestamp"), err
             return fallback, F.lit(None).cast("string")
         raw = self.col(m.timestamp)
-        kind = self.types[m.timestamp]
-        if kind in ("timestamp", "timestamp_ntz", "date"):
-            ts = raw.cast("timestamp")
-            unparsable = F.lit(False)
-        else:
-            ts = F.coalesce(
-                F.try_to_timestamp(raw.cast("string")),
-                F.try_to_timestamp(raw.cast("string"), F.lit("yyyy-MM-dd'T'HH:mm:ss.SSSXXX")),
-            )
-            unparsable = raw.isNotNull() & ts.isNull()
+        ts, unparsable, rule = parse_time(raw, self.types[m.timestamp])
         missing_msg = (
             "timestamp: missing (rule: a backfill sends each row's original time; without one "
             "Customer.io would stamp it 'now' and could trigger campaigns)"
@@ -310,28 +287,33 @@ class _Builder:
             F.concat(
                 F.lit(f"{m.timestamp}: '"),
                 F.substring(raw.cast("string"), 1, 40),
-                F.lit("' is not an ISO-8601 date-time (rule: timestamps must parse)"),
+                F.lit(f"' {rule} (rule: timestamps must parse)"),
             ),
         )
         if self.backfill:
             err = err.when(raw.isNull(), F.lit(missing_msg))
-            return ts, err
-        return F.coalesce(ts, fallback), err
+        err = F.coalesce(err, future_error(ts, m.timestamp))
+        return (ts, err) if self.backfill else (F.coalesce(ts, fallback), err)
 
     def fields(self, spec: tuple[str, ...] | dict[str, str]) -> list[tuple[str, Column]]:
         return [(out, self.col(src)) for out, src in _columns(spec)]
 
     def with_json(
-        self, entries: list[tuple[str, Column]], raw: list[tuple[str, str | None]]
+        self, entries: list[tuple[str, Column]], raw: Sequence[tuple[str, str | Column | None]]
     ) -> Column:
+        """``to_json`` of ``entries`` with the ``raw`` fields (a JSON column's name, or a
+        Column of JSON text) spliced in as written, last."""
         F = self.F
-        spliced = sorted((name, column) for name, column in raw if column)
+        spliced = sorted(
+            ((name, self.col(c) if isinstance(c, str) else c) for name, c in raw if c is not None),
+            key=lambda item: item[0],
+        )
         names = {name for name, _ in spliced}
         entries = [(n, c) for n, c in entries if n not in names]
-        entries += [(name, F.lit(_placeholder(name))) for name, _ in spliced]
+        entries += [(name, F.lit(placeholder(name))) for name, _ in spliced]
         out = F.to_json(_obj(entries))
         if spliced:
-            out = _splice_tail(out, [(name, self.col(column)) for name, column in spliced])
+            out = splice_tail(out, spliced)
         return out
 
     def object_type(self) -> Column:
@@ -377,14 +359,8 @@ class _Builder:
                 F.map_keys(parsed), lambda k: F.octet_length(k) > MAX_ATTR_NAME_BYTES
             )
             email = F.get_json_object(raw, f"$.{m.email}")
+            checks += exact_object_errors(raw, m.traits_json, "traits")
             checks += [
-                (
-                    raw.isNotNull() & parsed.isNull(),
-                    F.lit(
-                        f"{m.traits_json}: malformed JSON or not a JSON object "
-                        "(rule: traits must be a JSON object)"
-                    ),
-                ),
                 (
                     F.size(parsed) > MAX_ATTRIBUTES,
                     F.concat(
@@ -415,22 +391,12 @@ class _Builder:
         return checks
 
     def json_errors(self, column: str | None, field_name: str) -> list[tuple[Column, Column]]:
-        F = self.F
-        if not column:
-            return []
-        raw = self.col(column)
-        # json_object_keys is NULL for malformed JSON and for anything but an object, and does
-        # not build the values: ~6x cheaper than from_json on event properties.
-        keys = F.json_object_keys(raw)
-        return [
-            (
-                raw.isNotNull() & keys.isNull(),
-                F.lit(
-                    f"{column}: malformed JSON or not a JSON object "
-                    f"(rule: {field_name} must be a JSON object)"
-                ),
-            )
-        ]
+        return exact_object_errors(self.col(column), column, field_name) if column else []
+
+    def utf8_errors(self, names: list[str | None]) -> list[tuple[Column, Column]]:
+        """Valid UTF-8 in each named string column (other types cannot hold bad bytes)."""
+        seen = dict.fromkeys(n for n in names if n and self.types[n] == "string")
+        return utf8_errors([(name, self.col(name)) for name in seen])
 
     @staticmethod
     def id_errors(
@@ -452,6 +418,33 @@ class _Builder:
             )
         )
         return checks
+
+
+def _with_nulls(obj: Column) -> Column:
+    """JSON text of a struct that keeps null fields: a NULL column is sent as ``null``, which
+    removes the attribute in Customer.io (``to_json`` would leave the field out, keeping the
+    old value)."""
+    return _F().to_json(obj, {"ignoreNullFields": "false"})
+
+
+def _queue_row_ident(b: _Builder, row_hash: Column) -> tuple[Column, Column, list[Any]]:
+    """(row part, kind part, checks) of a queue row's messageId.
+
+    The declared row id column identifies the row; without one, a hash of the whole row does
+    (two rows equal in every column are one row). A row whose row id is NULL or empty is a
+    dead letter; its id uses the row hash under a kind no declared row id can produce, so it
+    shares its id with no other row."""
+    F, m = b.F, b.m
+    if not m.row_id:
+        return row_hash, F.lit(m.call), []
+    given = b.col(m.row_id).cast("string")
+    missing = given.isNull() | (given == "")
+    rule = f"{m.row_id}: missing (rule: the row id column identifies each row)"
+    return (
+        F.when(missing, row_hash).otherwise(given),
+        F.when(missing, F.lit(f"{m.call}#no-row-id")).otherwise(F.lit(m.call)),
+        [(missing, F.lit(rule))],
+    )
 
 
 def _first_error(checks: list[tuple[Column, Column]]) -> Column:
@@ -481,14 +474,14 @@ def to_messages(
     b = _Builder(df, mapping, job, backfill)
     m = mapping
     ts, ts_error = b.timestamp()
-    ts_text = F.date_format(ts, _TS_FORMAT)
+    ts_text = iso_text(ts)
     # Only a queue row outside a backfill can lack a time: it is stamped when sent (as
     # Customer.io would stamp it). The batch's "now" reaches the generated code as a string
     # literal, which Spark passes by reference — a timestamp or number literal would be inlined,
     # making every micro-batch compile (and JIT) the mapping's code anew.
     stamp_now = not b.is_cdf and not backfill
     if stamp_now:
-        ts_text = F.coalesce(ts_text, F.date_format(F.current_timestamp(), _TS_FORMAT))
+        ts_text = F.coalesce(ts_text, iso_text(F.current_timestamp()))
     change = F.col("_change_type") if b.is_cdf else F.lit("append")
     version = F.col("_commit_version").cast("long") if b.is_cdf else F.lit(None).cast("long")
     is_delete = change == F.lit("delete")
@@ -497,17 +490,23 @@ def to_messages(
     anon = b.id_col(m.anonymous_id)
     gid = b.id_col(m.group_id)
 
-    key = b.id_col(m.key_column) if m.key_column else F.concat_ws(":", uid, gid)
     row_hash = F.sha1(F.to_json(F.struct(*[b.col(c) for c in df.columns])))
+    if m.key_column:
+        key = b.id_col(m.key_column)
+    else:  # a relationship: person and object, escaped and joined (see composite_key)
+        df = df.select("*", uid.alias("__cio_uid"), gid.alias("__cio_gid"))
+        key = F.expr(composite_key_sql("`__cio_uid`", "`__cio_gid`"))
     # A change without a key is a dead letter; its id still has to be unique per row.
     row_ident = F.when(key.isNull(), row_hash).otherwise(F.lit(None).cast("string"))
+    kind = F.lit(m.call if not b.is_cdf else m.entity)
+    row_checks: list[tuple[Column, Column]] = []
     if not b.is_cdf:
-        row_ident = b.col(m.row_id).cast("string") if m.row_id else row_hash
+        row_ident, kind, row_checks = _queue_row_ident(b, row_hash)
     # Stage the id parts as columns so the messageId is one SQL expression over names.
     df = df.select(
         "*",
         F.lit(job).alias("__cio_job"),
-        F.lit(m.call if not b.is_cdf else m.entity).alias("__cio_kind"),
+        kind.alias("__cio_kind"),
         key.alias("__cio_key"),
         ts.alias("__cio_ts"),
         row_ident.alias("__cio_row"),
@@ -529,8 +528,10 @@ def to_messages(
     traits_entries = b.fields(m.traits)
     props_entries = b.fields(m.properties)
     common = [("messageId", mid), ("timestamp", ts_text)]
-    checks: list[tuple[Column, Column]] = []
-    id_checks: list[tuple[Column, Column]] = []
+    # Text with bad bytes first: no other rule can be read, or sent, safely.
+    id_names = [m.user_id, m.anonymous_id, m.group_id, m.previous_id, m.key, m.device_token]
+    id_checks = b.utf8_errors([*id_names, m.row_id]) + row_checks
+    checks = b.utf8_errors([c for c in b.referenced() if c not in id_names and c != m.row_id])
     need_id_rule = "each call needs userId or anonymousId"
     ident = F.coalesce(uid, anon)
     hash_source: Column = F.lit(None).cast("string")
@@ -547,9 +548,8 @@ def to_messages(
                         *common,
                         ("userId", uid),
                         ("anonymousId", anon),
-                        ("traits", traits_obj) if not m.traits_json else ("traits", F.lit(None)),
                     ],
-                    [("traits", m.traits_json)],
+                    [("traits", m.traits_json or _with_nulls(traits_obj))],
                 ),
             )
             delete = b.with_json(
@@ -579,9 +579,8 @@ def to_messages(
                         ("anonymousId", anon_obj),
                         ("userId", uid),
                         ("groupId", gid),
-                        ("traits", obj_traits),
                     ],
-                    [],
+                    [("traits", _with_nulls(obj_traits))],
                 ),
             )
             delete = b.with_json(
@@ -616,9 +615,8 @@ def to_messages(
                         *common,
                         ("userId", uid),
                         ("groupId", gid),
-                        ("traits", rel),
                     ],
-                    [],
+                    [("traits", _with_nulls(rel))],
                 ),
             )
             delete = b.with_json(
@@ -752,19 +750,17 @@ def to_messages(
     # Compared as zero-padded decimal text: the threshold is then a string literal, which Spark
     # passes by reference, so the generated code is the same for every batch (see stamp_now).
     # (A number or timestamp literal would be inlined; a cast to decimal is unwrapped again.)
-    def micros_text(column: Column) -> Column:
-        return F.lpad(F.unix_micros(column).cast("string"), 20, "0")
-
     recent = micros_text(ts) >= micros_text(
         F.current_timestamp() - F.expr(f"INTERVAL {TRIGGER_WINDOW_HOURS} HOURS")
     )
     # A row stamped "now" when sent is inside the window too.
     in_window = is_event & (F.coalesce(recent, F.lit(False)) | (ts.isNull() & F.lit(stamp_now)))
     return df.select(
-        key.alias("key"),
+        # Valid UTF-8 as the engine reads them (a row with bad bytes is already an error).
+        F.make_valid_utf8(key).alias("key"),
         mid.alias("message_id"),
         msg_type.alias("type"),
-        event.cast("string").alias("event"),
+        F.make_valid_utf8(event.cast("string")).alias("event"),
         # A string column: its Arrow form is the UTF-8 bytes the engine sends, viewed as binary
         # on the Python side without a copy (``encode`` would re-validate every byte).
         payload.alias("payload"),

@@ -190,3 +190,44 @@ def test_arrow_and_column_lists_give_the_same_outcome(tmp_path: Path, emu: Emula
     )
     assert listed.as_dict() == arrow.as_dict()
     assert emu.message_id_counts() == first
+
+
+@pytest.mark.parametrize("collapse", [False, True])
+def test_invalid_utf8_from_the_jvm_is_a_dead_letter_not_a_crash(
+    tmp_path: Path, emu: Emulator, collapse: bool
+) -> None:
+    """Spark hands strings over as raw bytes: a key, event or payload that is not UTF-8 (a
+    mapping that did not check it) becomes a dead letter; the other rows go through."""
+    import pyarrow as pa
+
+    cols = _batch(6)
+    batch = _arrow(cols, chunk=6)[0]
+
+    def with_bytes(name: str, row: int, value: bytes) -> Any:
+        index = batch.schema.get_field_index(name)
+        raw = batch.column(index).view(pa.binary()).to_pylist()
+        raw[row] = value
+        column = pa.array(raw, type=pa.binary()).view(pa.string())  # not validated
+        return batch.set_column(index, name, column)
+
+    batch = with_bytes("key", 1, b"u\xc3(")
+    batch = with_bytes("event", 2, b"Click\xc3(")
+    payload = orjson.loads(cols["payload"][4])
+    batch = with_bytes("payload", 4, orjson.dumps(payload)[:-1] + b',"x":"\xc3("}')
+    change = "insert" if collapse else "append"
+    batch = batch.set_column(
+        batch.schema.get_field_index("change"), "change", pa.array([change] * 6, pa.string())
+    )
+    settings = _settings(tmp_path, emu, collapse=collapse)
+    summary = run_partition([batch], settings, 0, 0)
+    assert (summary.acked, summary.dead) == (3, 3)
+    assert set(emu.message_id_counts()) == {cols["message_id"][i] for i in (0, 3, 5)}
+    dead = [
+        r for r in journal.read_records(str(tmp_path), "engine/run", 0) if r["outcome"] == "dead"
+    ]
+    reasons = {m: why for r in dead for m, why in zip(r["ids"], r["reasons"], strict=True)}
+    assert reasons[cols["message_id"][1]] == "key: not valid UTF-8 (rule: text must be valid UTF-8)"
+    assert reasons[cols["message_id"][2]] == (
+        "event: not valid UTF-8 (rule: text must be valid UTF-8)"
+    )
+    assert cols["message_id"][4] in reasons  # rejected by the server, isolated by splitting

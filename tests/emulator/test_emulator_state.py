@@ -35,6 +35,15 @@ def test_identify_merges_traits_in_arrival_order(post: Poster, emulator: Emulato
     }
 
 
+def test_a_null_trait_removes_the_attribute(post: Poster, emulator: Emulator) -> None:
+    post.batch(identify("u1", email="a@example.com", plan="pro"))
+    post.batch(identify("u1", plan=None, seats=None))
+    group = {"type": "group", "userId": "u1", "groupId": "acme", "traits": {"tier": "gold"}}
+    post.batch(group, {**group, "traits": {"name": "Acme", "tier": None}})
+    assert emulator.people["u1"]["traits"] == {"email": "a@example.com"}
+    assert emulator.objects == {("1", "acme"): {"name": "Acme"}}
+
+
 def test_user_deleted_removes_the_person_with_devices_and_relationships(
     post: Poster, emulator: Emulator
 ) -> None:
