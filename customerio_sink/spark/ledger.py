@@ -222,9 +222,12 @@ class Ledger:
         """Write one batch's journal into the ledger tables and its lineage row; return lineage.
 
         Idempotent: every table write carries ``txnAppId=<job>:<run>:<table>`` and
-        ``txnVersion=batch_id``. Counts of final outcomes come from the journal (distinct
-        message ids across every attempt of the batch), so a replay that skipped what an earlier
-        attempt sent still adds up.
+        ``txnVersion=batch_id``. The rows and counts of final outcomes come from everything the
+        journal holds for the batch (distinct message ids across every attempt), so a re-run
+        that found everything already sent still writes the batch's acks, dead letters and
+        retry-queue rows, and its lineage adds up. ``summary`` (the last attempt's counts) is
+        used as a shortcut only when it provably covers the journal: one complete attempt per
+        partition and nothing already final.
         """
         from pyspark.sql import functions as F
 
@@ -237,6 +240,10 @@ class Ledger:
         cached: DataFrame | None = None
         if not dry_run and directory.is_dir():
             outcomes, reqs, exact = self._journal_frames(spark, directory)
+            # The summary is only this attempt's: it matches the journal only when no earlier
+            # attempt of the batch finished anything (a re-run after the sends finished counts
+            # everything as already final and would otherwise write an empty ledger).
+            exact = exact and not int(summary.get("already_final", 0))
             if outcomes is not None:
                 if exact:
                     # One complete attempt per partition: the engine's counts are the rows.

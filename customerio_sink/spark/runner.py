@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
-__all__ = ["SyncResult", "read_source", "run_sync", "trigger_kwargs"]
+__all__ = ["SyncResult", "read_source", "refuse_speculation", "run_sync", "trigger_kwargs"]
 
 TOTAL_FIELDS = (
     "rows_in",
@@ -112,6 +112,23 @@ def _progress_line(lineage: dict[str, Any]) -> str:
     )
 
 
+def refuse_speculation(spark: SparkSession) -> None:
+    """Raise :class:`ConfigError` when Spark may run two live attempts of one sending task.
+
+    Each task reads the journal once, when it starts: a speculative copy running beside the
+    original would send again what the original has not journaled yet.
+    """
+    try:
+        value = spark.conf.get("spark.speculation", "false")
+    except Exception:  # a session that cannot tell (Spark Connect): Databricks' default is off
+        return
+    if str(value).strip().lower() == "true":
+        raise ConfigError(
+            "spark.speculation is true: a speculative copy of a sending task would send its "
+            "messages a second time; set spark.speculation=false for this job"
+        )
+
+
 def run_sync(
     spark: SparkSession,
     options: SinkOptions,
@@ -136,6 +153,7 @@ def run_sync(
     from customerio_sink.spark.mapping import to_messages
     from customerio_sink.spark.writer import CustomerIOWriter, task_slots
 
+    refuse_speculation(spark)
     result = SyncResult(job=options.job)
 
     def record(lineage: dict[str, Any]) -> None:
