@@ -3,8 +3,10 @@
 Dead letters are messages Customer.io (or validation) rejected: fix the cause first (the source
 row, the mapping, the workspace), then replay the chosen ones — by ``--message-ids`` or a SQL
 ``--where`` over the dead-letter table. ``--drain-retry-queue`` re-sends what transient failures
-parked. Each message is sent at most once per run; a replayed dead letter is marked so it is never
-replayed twice. Every run appends a lineage row with its counts.
+parked. One replay or drain of a job runs at a time (a second one stops, naming the first); a run
+killed half way is finished from its journal by the next, so nothing acknowledged is sent twice.
+Letters older than a newer acknowledged call of their key are skipped and listed with the reason
+(``--force`` sends them anyway). Every run appends a lineage row with its counts.
 """
 
 from __future__ import annotations
