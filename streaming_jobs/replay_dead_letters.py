@@ -3,8 +3,10 @@
 Dead letters are messages Customer.io (or validation) rejected: fix the cause first (the source
 row, the mapping, the workspace), then replay the chosen ones — by ``--message-ids`` or a SQL
 ``--where`` over the dead-letter table. ``--drain-retry-queue`` re-sends what transient failures
-parked. Each message is sent at most once per run; a replayed dead letter is marked so it is never
-replayed twice. Every run appends a lineage row with its counts.
+parked. One replay or drain of a job runs at a time (a second one stops, naming the first); a run
+killed half way is finished from its journal by the next, so nothing acknowledged is sent twice.
+Letters older than a newer acknowledged call of their key are skipped and listed with the reason
+(``--force`` sends them anyway). Every run appends a lineage row with its counts.
 """
 
 from __future__ import annotations
@@ -72,6 +74,12 @@ def build_parser() -> _common.JobParser:
         action="store_true",
         help="with --drain-retry-queue: also rows held back by --hold-recent",
     )
+    what.add_argument(
+        "--force",
+        action="store_true",
+        help="also send letters older than a newer acknowledged call of their key (skipped "
+        "otherwise, with the reason): the old call then overwrites the newer state",
+    )
     return parser
 
 
@@ -121,14 +129,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.drain_retry_queue:
             _common.say(f"{job}: draining the retry queue in {options.ledger.table('retry_queue')}")
             counts = drain_retry_queue(
-                spark, options, max_messages=args.max_messages, include_held=args.include_held
+                spark,
+                options,
+                max_messages=args.max_messages,
+                include_held=args.include_held,
+                force=args.force,
             )
         else:
             ids = [i.strip() for i in (args.message_ids or "").split(",") if i.strip()] or None
             _common.say(
                 f"{job}: replaying dead letters from {options.ledger.table('dead_letters')}"
             )
-            counts = replay_dead_letters(spark, options, message_ids=ids, where=args.where)
+            counts = replay_dead_letters(
+                spark, options, message_ids=ids, where=args.where, force=args.force
+            )
     except KeyboardInterrupt:
         _common.say(f"{job}: stopped by the user")
         return _common.EXIT_INTERRUPTED
@@ -136,10 +150,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _common.fail(job, exc, key)
     _common.say(
         f"{job}: {counts['selected']} selected, {counts['acked']} acked, "
-        f"{counts['rejected']} rejected again, {counts['still_queued']} still queued "
-        f"(success rate {counts['success_rate']:.0%})"
+        f"{counts['rejected']} rejected again, {counts['still_queued']} still queued, "
+        f"{counts['skipped']} skipped (success rate {counts['success_rate']:.0%})"
     )
+    _report_skipped(job, counts["skipped_letters"])
     return _common.EXIT_OK
+
+
+def _report_skipped(job: str, skipped: list[tuple[str, str, str]], limit: int = 50) -> None:
+    """One line per skipped letter (the first ``limit``), with the reason."""
+    for message_id, _key, reason in skipped[:limit]:
+        _common.say(f"{job}: skipped {message_id}: {reason}")
+    if len(skipped) > limit:
+        _common.say(f"{job}: … and {len(skipped) - limit} more skipped")
+    if skipped:
+        _common.say(
+            f"{job}: skipped letters are older than a newer call of their key; --force sends "
+            "them anyway (the old call then overwrites the newer state)"
+        )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """The Spark 4 Python Data Source front door: ``df.writeStream.format("customerio")``.
 
 Same engine as the foreachBatch writer. The DataFrame written must hold the mapped message
-columns — use :func:`prepare` (``to_messages`` plus, for change feeds, a repartition by key so
-every change of one key is in one partition)::
+columns — use :func:`prepare` (``to_messages`` plus a repartition by key, so every call of one
+key is in one partition and sent one request at a time)::
 
     from customerio_sink.spark.datasource import prepare, register
     register(spark)
@@ -76,11 +76,8 @@ def prepare(df: DataFrame, options: SinkOptions) -> DataFrame:
         backfill=options.backfill,
         hold_recent=options.hold_recent,
     )
-    if options.mapping.source == "cdf":
-        out = out.repartition(options.partitions or 2, "key")
-    elif options.partitions:
-        out = out.repartition(options.partitions)
-    return out
+    # All calls of one key in one partition, sent one request at a time (see the writer).
+    return out.repartition(options.partitions or 2, "key")
 
 
 @dataclass

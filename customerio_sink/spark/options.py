@@ -121,6 +121,12 @@ class SinkOptions:
             )
         if self.on_transient not in (None, "fail", "park"):
             raise ConfigError(f"on_transient: 'fail' or 'park', got {self.on_transient!r}")
+        if self.on_transient == "park" and self.mapping.source == "cdf":
+            raise ConfigError(
+                "on_transient='park' with a change feed: a later change of a key could go out "
+                "while an earlier one waits in the retry queue; keep 'fail' (the batch fails "
+                "and a restart sends it again, in order)"
+            )
         if self.region not in (None, "us", "eu"):
             raise ConfigError(f"region: 'us' or 'eu', got {self.region!r}")
         check_options({name: getattr(self, name) for name in RULES})

@@ -95,13 +95,6 @@ def partition_sender(
     return send
 
 
-def _num_partitions(df: DataFrame, fallback: int) -> int:
-    try:
-        return int(df.rdd.getNumPartitions())
-    except Exception:  # Spark Connect: no RDDs
-        return fallback
-
-
 def default_concurrency(spark: SparkSession, partitions: int) -> int:
     """How many partitions send at once: at most the cluster's task slots."""
     return max(1, min(partitions, task_slots(spark)))
@@ -140,18 +133,12 @@ class CustomerIOWriter:
             hold_recent=opts.hold_recent,
         )
         partitions = opts.partitions or task_slots(spark)
-        if opts.mapping.source == "cdf":
-            # All changes of one key in one partition, so the engine can collapse them.
-            messages = messages.repartition(partitions, "key")
-        elif opts.partitions:
-            messages = messages.repartition(partitions)
+        # All calls of one key in one partition (change feeds and queues alike): a partition
+        # sends its requests one at a time, in order, so no key ever has two calls in flight;
+        # and the engine can collapse a change feed's changes of one key.
+        messages = messages.repartition(partitions, "key")
         # Partitions beyond the task slots wait their turn, so the budget is split by slots.
-        concurrency = opts.concurrency or default_concurrency(
-            spark,
-            partitions
-            if opts.partitions or opts.mapping.source == "cdf"
-            else _num_partitions(messages, partitions),
-        )
+        concurrency = opts.concurrency or default_concurrency(spark, partitions)
         settings = send_settings(opts, run_id, concurrency)
         t0 = time.monotonic()
         rows = messages.mapInArrow(partition_sender(settings, batch_id), "summary string").collect()
