@@ -133,7 +133,7 @@ def run_sync(
         StreamingQueryException: the query failed (e.g. a change-feed batch whose transient
             failures outlasted the retries); the result so far is on ``exc.sync_result``.
     """
-    from customerio_sink.spark.writer import CustomerIOWriter, task_slots
+    from customerio_sink.spark.writer import CustomerIOWriter
 
     result = SyncResult(job=options.job)
 
@@ -151,8 +151,7 @@ def run_sync(
         from customerio_sink.spark.datasource import ingest_committed, prepare, register
 
         register(spark)
-        opts = options.to_options()
-        opts.setdefault("concurrency", str(options.concurrency or task_slots(spark)))
+        opts = options.to_options()  # prepare() records how many tasks send at once
         query = (
             prepare(source_df, options)
             .writeStream.queryName(options.job)
