@@ -36,7 +36,7 @@ from typing import Any
 from customerio_sink.errors import ConfigError
 from customerio_sink.rate_limit import LaneLimiter
 
-__all__ = ["SharedBudget", "TaskLimiter", "key_hash", "task_limiter"]
+__all__ = ["SharedBudget", "TaskLimiter", "key_hash", "release", "task_limiter"]
 
 DEFAULT_TTL_S = 30.0
 _PAUSE = "pause_until"
@@ -241,20 +241,32 @@ class TaskLimiter:
         """Nothing to release: the lease outlives the task (the job is still sending)."""
 
 
+def _shared_budget(settings: Any) -> SharedBudget | None:
+    if not (settings.rate_requests and settings.budget_dir and settings.api_key is not None):
+        return None
+    return SharedBudget(
+        settings.budget_dir,
+        settings.api_key,
+        lease=settings.journal_key,
+        job=settings.journal_key.split("/", 1)[0],
+        period_s=settings.rate_period_s,
+    )
+
+
+def release(settings: Any) -> None:
+    """Give a finished run's share back to the other jobs on its key at once (otherwise its
+    lease expires by itself after ``DEFAULT_TTL_S``). Best effort: never raises."""
+    with contextlib.suppress(Exception):
+        shared = _shared_budget(settings)
+        if shared is not None:
+            shared.leave()
+
+
 def task_limiter(settings: Any, lane: int) -> TaskLimiter | None:
     """The limiter of one sending task (``settings``: an engine ``SendSettings``); None when
     the budget is off (``rate_requests`` 0 or None)."""
     if not settings.rate_requests:
         return None
-    shared = None
-    if settings.budget_dir and settings.api_key is not None:
-        shared = SharedBudget(
-            settings.budget_dir,
-            settings.api_key,
-            lease=settings.journal_key,
-            job=settings.journal_key.split("/", 1)[0],
-            period_s=settings.rate_period_s,
-        )
     return TaskLimiter(
         settings.rate_requests,
         settings.rate_period_s,
@@ -262,5 +274,5 @@ def task_limiter(settings: Any, lane: int) -> TaskLimiter | None:
         tasks=max(1, settings.concurrency),
         lanes=settings.lanes,
         lane=lane,
-        shared=shared,
+        shared=_shared_budget(settings),
     )

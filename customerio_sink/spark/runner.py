@@ -112,6 +112,15 @@ def _progress_line(lineage: dict[str, Any]) -> str:
     )
 
 
+def _release_budget(options: SinkOptions, run_id: str | None) -> None:
+    """The query has stopped: give its share of the key's budget back to the other jobs."""
+    from customerio_sink.budget import release
+    from customerio_sink.spark.writer import send_settings
+
+    if run_id and not options.dry_run:
+        release(send_settings(options, run_id, 1))
+
+
 def run_sync(
     spark: SparkSession,
     options: SinkOptions,
@@ -190,6 +199,8 @@ def run_sync(
         drain_ledger()
         exc.sync_result = result  # type: ignore[attr-defined]
         raise
+    finally:
+        _release_budget(options, result.query_id)
     drain_ledger()
     if progress:
         progress(result.summary_line())
