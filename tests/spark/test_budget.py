@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from customerio_sink.emulator import Emulator
 from customerio_sink.errors import ConfigError
-from customerio_sink.spark.datasource import prepare
+from customerio_sink.spark.datasource import CustomerIODataSource, prepare
 from customerio_sink.spark.options import SinkOptions
 from customerio_sink.spark.runner import read_source, run_sync
 
@@ -196,3 +196,15 @@ def test_prepare_tells_the_data_source_how_many_tasks_send(
     people = sink_options(tmp_path, emulator, EVENTS, "shape2", rate_requests=3000, partitions=5)
     meta = prepare(read_source(spark, path, kind="queue"), people).schema["key"].metadata
     assert meta == {"customerio.concurrency": min(5, slots), "customerio.lanes": 5}
+    # The writer reads it; without prepare() (or a concurrency option) it refuses to guess.
+    ds = CustomerIODataSource(opts.to_options())
+    assert ds.streamWriter(prepared.schema, False).concurrency == slots
+    plain = read_source(spark, path, kind="queue").schema
+    with pytest.raises(ConfigError, match="concurrency"):
+        ds.streamWriter(plain, False)
+    assert (
+        CustomerIODataSource({**opts.to_options(), "concurrency": "3"})
+        .streamWriter(plain, False)
+        .concurrency
+        == 3
+    )
