@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from customerio_sink.__version__ import __version__
 from customerio_sink.breaker import CircuitBreaker
@@ -35,7 +35,7 @@ from customerio_sink.limits import DEFAULT_MAX_BODY_BYTES, MAX_MESSAGE_BYTES
 from customerio_sink.metrics import OnRequest, RequestMetrics
 from customerio_sink.models import Message
 from customerio_sink.packing import batch_body, pack_ranges
-from customerio_sink.rate_limit import RateLimiter
+from customerio_sink.rate_limit import Limiter, RateLimiter
 from customerio_sink.regions import key_region, pipelines_auth_header, pipelines_base_url
 from customerio_sink.retry import RetryPolicy
 from customerio_sink.secrets import SecretKey
@@ -80,7 +80,8 @@ class CustomerIOClient(MessageCalls):
     "us" or "eu" (default: the region of a ``pk_``/``sk_`` key, else US); ``endpoint`` is a base
     URL that wins over both (the emulator, a proxy). ``retry``, ``rate_limiter`` and ``breaker``
     default to ``RetryPolicy()``, ``RateLimiter(3000, 3.0)`` and ``CircuitBreaker()`` on the
-    given clock and sleep. ``invalidate`` is called with every userId (and identify email)
+    given clock and sleep; ``rate_limiter=False`` means no client-side limit at all.
+    ``invalidate`` is called with every userId (and identify email)
     this client writes, e.g. ``AppAPIClient.invalidate_customer`` to keep its lookup cache
     fresh. ``utcnow`` is the wall clock for default timestamps and ``sentAt``.
 
@@ -97,7 +98,7 @@ class CustomerIOClient(MessageCalls):
         strict: bool = True,
         gzip: bool = False,
         retry: RetryPolicy | None = None,
-        rate_limiter: RateLimiter | None = None,
+        rate_limiter: Limiter | Literal[False] | None = None,
         breaker: CircuitBreaker | None = None,
         on_request: OnRequest | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -124,7 +125,7 @@ class CustomerIOClient(MessageCalls):
             pipelines_auth_header(self.api_key),
             transport=transport if transport is not None else RequestsTransport(pool_size),
             retry=retry if retry is not None else RetryPolicy(),
-            rate_limiter=rate_limiter
+            rate_limiter=(rate_limiter or None)
             if rate_limiter is not None
             else RateLimiter(3000, 3.0, clock=clock, sleep=sleep),
             breaker=breaker if breaker is not None else CircuitBreaker(clock=clock),

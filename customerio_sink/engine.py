@@ -100,8 +100,11 @@ class SendSettings:
 
     ``journal_key`` names this job's run in the journal (``<job>/<run id>``).
     ``api_key`` is a :class:`customerio_sink.secrets.SecretKey` (its repr hides the value).
-    ``rate_requests`` of None means no client-side budget. ``concurrency`` is how many
-    partitions send at the same time: each gets ``rate_requests / concurrency``.
+    ``rate_requests`` of None (or 0) means no client-side budget at all. The budget is per
+    key: every job sending with the key at the same time shares it through ``budget_dir``
+    (see :mod:`customerio_sink.budget`). ``concurrency`` is how many partitions send at the
+    same time: each gets ``job share // concurrency`` (or, below one per window, its own slots
+    among ``lanes``, the batch's partition count when known).
     """
 
     journal_key: str
@@ -113,6 +116,8 @@ class SendSettings:
     rate_period_s: float = 3.0
     rate_headroom: float = 0.95
     concurrency: int = 1
+    lanes: int | None = None
+    budget_dir: str | None = None
     max_body_bytes: int | None = None
     max_batch_messages: int | None = None
     max_attempts: int = 6
@@ -258,18 +263,15 @@ def _payload_bytes(batch: Any) -> int:
     return int(pc.sum(pc.binary_length(batch.column(PAYLOAD))).as_py() or 0) + batch.num_rows
 
 
-def build_client(settings: SendSettings, on_request: Any = None) -> Any:
-    """A :class:`CustomerIOClient` with this partition's share of the rate budget."""
+def build_client(settings: SendSettings, on_request: Any = None, partition_id: int = 0) -> Any:
+    """A :class:`CustomerIOClient` with this partition's share of the key's rate budget (no
+    limiter at all when the budget is off)."""
     from customerio_sink.breaker import CircuitBreaker
+    from customerio_sink.budget import task_limiter
     from customerio_sink.client import CustomerIOClient
-    from customerio_sink.rate_limit import RateLimiter
     from customerio_sink.retry import RetryPolicy
 
-    limiter = None
-    if settings.rate_requests:
-        budget = settings.rate_requests * settings.rate_headroom / max(1, settings.concurrency)
-        # burst=1: evenly spaced starts, so no sliding window ever exceeds the budget.
-        limiter = RateLimiter(max(1, int(budget)), settings.rate_period_s, burst=1)
+    limiter = task_limiter(settings, partition_id)
     kwargs: dict[str, Any] = {}
     if settings.max_body_bytes:
         kwargs["max_body_bytes"] = settings.max_body_bytes
@@ -286,7 +288,7 @@ def build_client(settings: SendSettings, on_request: Any = None) -> Any:
             max_delay=settings.max_delay_s,
             retry_after_cap=settings.retry_after_cap_s,
         ),
-        rate_limiter=limiter,
+        rate_limiter=limiter if limiter is not None else False,
         breaker=CircuitBreaker(
             failure_threshold=settings.breaker_threshold,
             recovery_timeout=settings.breaker_recovery_s,
@@ -315,7 +317,7 @@ class _Sender:
         self.pending_bytes = 0
         self.client: Any = None
         if not settings.dry_run:
-            self.client = build_client(settings, on_request=self._on_request)
+            self.client = build_client(settings, self._on_request, partition_id)
 
     # -- journal records -------------------------------------------------------------------
     def _on_request(self, metrics: Any) -> None:

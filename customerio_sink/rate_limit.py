@@ -16,6 +16,11 @@ task, say): ``n`` shares together never exceed the whole. :meth:`RateLimiter.pau
 for 429 answers: every later request of the limiter waits, and starts again evenly spaced
 (with no saved burst), instead of only the one retried request backing off.
 
+:class:`LaneLimiter` is one Spark task's part of a job's budget: with ``tasks`` tasks sending at
+once, each gets ``budget // tasks`` starts per window; when the budget is smaller than the task
+count, each task owns every ``lanes``-th slot of an evenly spaced grid of ``budget`` slots per
+window (one start per several windows), so the tasks together never exceed the budget.
+
 Clock and sleep are injectable so tests run on fake time.
 """
 
@@ -26,12 +31,21 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 from customerio_sink.errors import ConfigError
 
-__all__ = ["RateLimiter"]
+__all__ = ["LaneLimiter", "Limiter", "RateLimiter"]
 
 _EPSILON = 1e-9
+
+
+class Limiter(Protocol):
+    """What the transport needs of a limiter."""
+
+    def acquire(self) -> float: ...
+
+    def pause_until(self, until: float) -> None: ...
 
 
 class RateLimiter:
@@ -130,3 +144,76 @@ class RateLimiter:
             clock=self._clock,
             sleep=self._sleep,
         )
+
+
+class LaneLimiter:
+    """When one task of ``tasks`` (sending side by side) may start its next request.
+
+    Not a blocking limiter: :meth:`next_start` says when, :meth:`commit` records a start
+    (the caller sleeps in between — :class:`customerio_sink.budget.TaskLimiter`).
+
+    * ``budget >= tasks``: ``budget // tasks`` starts per window, evenly spaced, and never more
+      in any window ``[t, t + per_seconds)`` (the same sliding-window log as
+      :class:`RateLimiter`), so the tasks' sum stays within ``budget`` whatever their phases.
+    * ``budget < tasks``: the window holds ``budget`` evenly spaced slots (a grid from time 0);
+      this task (``lane`` of ``lanes``) owns every ``lanes``-th of them, and starts only in its
+      own slots — one request per ``lanes / budget`` windows. A start up to half a slot late
+      still counts as that slot's.
+    """
+
+    def __init__(
+        self,
+        budget: int,
+        per_seconds: float,
+        *,
+        tasks: int = 1,
+        lanes: int | None = None,
+        lane: int = 0,
+    ) -> None:
+        if not per_seconds > 0:
+            raise ConfigError("per_seconds must be positive")
+        self.per_seconds = float(per_seconds)
+        self.tasks = max(1, int(tasks))
+        self.lanes = max(self.tasks, int(lanes or 0))
+        self.lane = int(lane) % self.lanes
+        self._starts: deque[float] = deque()
+        self.set_budget(budget)
+
+    def __repr__(self) -> str:
+        return (
+            f"LaneLimiter(budget={self.budget}, per_seconds={self.per_seconds:g}, "
+            f"tasks={self.tasks}, lanes={self.lanes}, lane={self.lane})"
+        )
+
+    def set_budget(self, budget: int) -> None:
+        """Change the job's budget (another job joined or left). The starts already made stay
+        counted, so no window holds more than the new per-task share after a start."""
+        if int(budget) < 1:
+            raise ConfigError(f"a job's budget must be at least 1 request, got {budget!r}")
+        self.budget = int(budget)
+        self.per_task = self.budget // self.tasks  # 0: the slot grid
+        capacity = max(1, self.per_task)
+        self._starts = deque(list(self._starts)[-capacity:], maxlen=capacity)
+        self._slot = self.per_seconds / self.budget
+
+    def next_start(self, now: float) -> float:
+        """The earliest time (>= ``now``, or a slot up to half a slot ago) the next start may be."""
+        last = self._starts[-1] if self._starts else None
+        if self.per_task >= 1:
+            start = now
+            if last is not None:
+                start = max(start, last + self.per_seconds / self.per_task)
+            if len(self._starts) == self.per_task:
+                start = max(start, self._starts[0] + self.per_seconds)
+            return start
+        slot = self._slot
+        earliest = now - slot / 2
+        if last is not None:
+            earliest = max(earliest, last + slot / 2 + _EPSILON)
+        j = math.ceil(earliest / slot - _EPSILON)
+        j += (self.lane - j) % self.lanes
+        return j * slot
+
+    def commit(self, start: float) -> None:
+        """Record a request start at ``start`` (what :meth:`next_start` said, or later)."""
+        self._starts.append(start)

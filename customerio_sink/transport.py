@@ -44,7 +44,7 @@ from customerio_sink.errors import (
     TransientError,
 )
 from customerio_sink.metrics import OnRequest, RequestMetrics, call_hook
-from customerio_sink.rate_limit import RateLimiter
+from customerio_sink.rate_limit import Limiter
 from customerio_sink.retry import Outcome, RetryPolicy, classify, parse_retry_after
 from customerio_sink.secrets import SecretKey
 
@@ -222,7 +222,7 @@ class Sender:
         *,
         transport: Transport,
         retry: RetryPolicy,
-        rate_limiter: RateLimiter | None,
+        rate_limiter: Limiter | None,
         breaker: CircuitBreaker | None,
         on_request: OnRequest | None = None,
         clock: Callable[[], float] = time.monotonic,

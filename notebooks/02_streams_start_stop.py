@@ -15,8 +15,8 @@
 # MAGIC carry the same `messageId`.
 # MAGIC
 # MAGIC **Within Customer.io's limits.** Calls are packed into `/v1/batch` bodies under 500 KB, and
-# MAGIC all partitions share one budget (default 3000 requests per 3 s, the documented rate); a
-# MAGIC `429` slows the job down instead of failing it.
+# MAGIC every partition of every job on one key shares the key's budget (default 3000 requests
+# MAGIC per 3 s, the documented rate); a `429` pauses them all instead of failing the job.
 
 # COMMAND ----------
 

@@ -23,7 +23,7 @@ from customerio_sink.emulator.pipelines import (
 )
 from customerio_sink.emulator.ratelimit import SlidingWindowBudget
 from customerio_sink.emulator.server import EmulatorHTTPServer
-from customerio_sink.emulator.state import EmulatorStats, Recorder, Rejection
+from customerio_sink.emulator.state import EmulatorStats, Recorder, Rejection, RequestRecord
 from customerio_sink.emulator.validation import MessageValidator
 
 __all__ = ["Emulator"]
@@ -165,6 +165,11 @@ class Emulator:
         """Accepted calls (batch items expanded, each with ``type``) in arrival order, optionally
         of one type; empty in fast mode. Treat them as read-only."""
         return self.recorder.messages(type)
+
+    def request_log(self) -> list[RequestRecord]:
+        """Every answered Pipelines request in arrival order: ``(at, status, retry_after)``, with
+        ``at`` from ``time.monotonic()`` (comparable across processes on this machine)."""
+        return self.recorder.request_log()
 
     def message_id_counts(self) -> Counter[str]:
         """How many times each ``messageId`` was accepted."""

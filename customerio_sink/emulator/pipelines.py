@@ -123,6 +123,7 @@ class PipelinesService:
             reply.drop = True
         else:
             self.recorder.note_status(reply.status)
+        self.recorder.note_answer(now, reply.status, reply.headers.get("Retry-After"))
         reply.delay_s = self.faults.latency_s
         return reply
 

@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
 from customerio_sink.emulator.ratelimit import WindowPeak
 from customerio_sink.emulator.workspace import Workspace
@@ -74,6 +74,15 @@ class EmulatorStats:
         return asdict(self)
 
 
+class RequestRecord(NamedTuple):
+    """One answered Pipelines request: ``at`` is its arrival (``time.monotonic()``, the same
+    clock as every process on this machine), ``retry_after`` the seconds of a 429's header."""
+
+    at: float
+    status: int
+    retry_after: float | None
+
+
 class Recorder:
     """Thread-safe record of the traffic; the :class:`Workspace` is updated under the same lock
     so state follows arrival order exactly."""
@@ -90,6 +99,7 @@ class Recorder:
         self._messages: list[dict[str, Any]] = []
         self._rejections: list[Rejection] = []
         self._ids: Counter[str] = Counter()
+        self._answers: list[RequestRecord] = []
         self._peak.reset()
 
     def reset(self) -> None:
@@ -129,6 +139,16 @@ class Recorder:
             counts[status] = counts.get(status, 0) + 1
             if app:
                 stats.app_requests += 1
+
+    def note_answer(self, at: float, status: int, retry_after: str | None) -> None:
+        """One Pipelines answer: arrival time (monotonic), status, ``Retry-After`` if any."""
+        record = RequestRecord(at, status, float(retry_after) if retry_after else None)
+        with self._lock:
+            self._answers.append(record)
+
+    def request_log(self) -> list[RequestRecord]:
+        with self._lock:
+            return list(self._answers)
 
     def note_event(self, name: str) -> None:
         """Count one of ``rate_limited``, ``injected_errors``, ``dropped_before_read``,

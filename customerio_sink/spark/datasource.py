@@ -33,6 +33,7 @@ from pyspark.sql.datasource import (
 
 from customerio_sink import journal
 from customerio_sink.engine import INPUT_COLUMNS, PartitionSummary, run_partition
+from customerio_sink.errors import ConfigError
 from customerio_sink.spark.options import SinkOptions
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ __all__ = ["CustomerIODataSource", "ingest_committed", "prepare", "register"]
 BATCH_ID_PROPERTY = "streaming.sql.batchId"  # MicroBatchExecution.BATCH_ID_KEY (internal)
 QUERY_ID_PROPERTY = "sql.streaming.queryId"  # StreamExecution.QUERY_ID_KEY (internal)
 _CHUNK = 5000
+_CONCURRENCY = "customerio.concurrency"  # key-column metadata written by prepare()
+_LANES = "customerio.lanes"
 
 
 def register(spark: SparkSession) -> None:
@@ -66,8 +69,14 @@ def register(spark: SparkSession) -> None:
 
 
 def prepare(df: DataFrame, options: SinkOptions) -> DataFrame:
-    """Map a (streaming or static) DataFrame to the columns the ``customerio`` format writes."""
+    """Map a (streaming or static) DataFrame to the columns the ``customerio`` format writes.
+
+    Also records, in the ``key`` column's metadata, how many tasks will send at once (the
+    cluster's task slots, or fewer partitions) and how many partitions there are, so each task
+    takes its right share of the rate budget (the writer cannot ask the cluster itself).
+    """
     from customerio_sink.spark.mapping import to_messages
+    from customerio_sink.spark.writer import task_slots
 
     out = to_messages(
         df,
@@ -77,7 +86,22 @@ def prepare(df: DataFrame, options: SinkOptions) -> DataFrame:
         hold_recent=options.hold_recent,
     )
     # All calls of one key in one partition, sent one request at a time (see the writer).
-    return out.repartition(options.partitions or 2, "key")
+    slots = task_slots(df.sparkSession)
+    lanes = options.partitions or slots
+    out = out.repartition(lanes, "key")
+    concurrency = options.concurrency or min(lanes, slots)
+    return out.withMetadata("key", {_CONCURRENCY: concurrency, _LANES: lanes})
+
+
+def _sending_shape(schema: Any, options: dict[str, str]) -> tuple[int | None, int | None]:
+    """(concurrency, lanes) from the options, else from what :func:`prepare` recorded."""
+    meta: dict[str, Any] = {}
+    with contextlib.suppress(Exception):
+        meta = dict(schema["key"].metadata or {})
+    given = {k.lower(): v for k, v in options.items()}
+    concurrency = given.get("concurrency") or meta.get(_CONCURRENCY)
+    lanes = given.get("partitions") or meta.get(_LANES)
+    return (int(concurrency) if concurrency else None), (int(lanes) if lanes else None)
 
 
 @dataclass
@@ -108,10 +132,17 @@ def _batches(rows: Iterator[Row]) -> Iterator[dict[str, list[Any]]]:
 class _Writer:
     """Shared by the stream and batch writers: holds string options only (picklable)."""
 
-    def __init__(self, options: dict[str, str], run_id: str | None = None) -> None:
+    def __init__(self, options: dict[str, str], schema: Any, run_id: str | None = None) -> None:
         self.options = dict(options)
         self.fixed_run_id = run_id
-        SinkOptions.from_options(self.options)  # fail fast, on the driver, on bad options
+        opts = SinkOptions.from_options(self.options)  # fail fast, on the driver, on bad options
+        self.concurrency, self.lanes = _sending_shape(schema, self.options)
+        if self.concurrency is None and opts.rate_requests and not opts.dry_run:
+            raise ConfigError(
+                "format('customerio'): unknown how many tasks send at once, so the rate "
+                "budget cannot be split: write a DataFrame made by prepare(), or give the "
+                "option 'concurrency' (the cluster's task slots)"
+            )
 
     def _send(self, rows: Iterator[Row], default_batch: int) -> SinkCommitMessage:
         from pyspark import TaskContext
@@ -124,7 +155,7 @@ class _Writer:
         run_id = self.fixed_run_id or (ctx.getLocalProperty(QUERY_ID_PROPERTY) if ctx else None)
         run_id = run_id or "batch"
         opts = SinkOptions.from_options(self.options)
-        settings = send_settings(opts, run_id, opts.concurrency or 2)
+        settings = send_settings(opts, run_id, self.concurrency or 1, self.lanes)
         summary = run_partition(_batches(rows), settings, batch_id, ctx.partitionId() if ctx else 0)
         return SinkCommitMessage(run_id=run_id, batch_id=batch_id, summary=summary.as_dict())
 
@@ -171,10 +202,12 @@ class CustomerIODataSource(DataSource):
 
     def writer(self, schema: Any, overwrite: bool) -> CustomerIOBatchWriter:
         # A static write has no batch id; each write is its own run.
-        return CustomerIOBatchWriter(dict(self.options), run_id=f"static-{uuid.uuid4().hex}")
+        return CustomerIOBatchWriter(
+            dict(self.options), schema, run_id=f"static-{uuid.uuid4().hex}"
+        )
 
     def streamWriter(self, schema: Any, overwrite: bool) -> CustomerIOStreamWriter:
-        return CustomerIOStreamWriter(dict(self.options))
+        return CustomerIOStreamWriter(dict(self.options), schema)
 
 
 def ingest_committed(

@@ -95,6 +95,7 @@ class SinkOptions:
     region: str | None = None
     rate_requests: int | None = 3000
     rate_period_s: float = 3.0
+    budget_dir: str | None = None  # None → <journal dir>/_budget
     max_body_bytes: int | None = None
     max_batch_messages: int | None = None
     max_attempts: int = 6
@@ -136,6 +137,11 @@ class SinkOptions:
             )
 
     @property
+    def budget_root(self) -> str:
+        """Where jobs on one key share its request budget (leases, the 429 pause)."""
+        return self.budget_dir or f"{self.ledger.journal.rstrip('/')}/_budget"
+
+    @property
     def transient_policy(self) -> str:
         if self.on_transient:
             return self.on_transient
@@ -165,9 +171,17 @@ class SinkOptions:
             journal_dir=opts.get("journal_dir"),
         )
         dry_run = _bool("dry_run", opts.get("dry_run", "false"))
+        if "api_key" in opts:
+            # Spark's redaction (spark.redaction.regex: secret|password|token|access[.]?key)
+            # would show an "api_key" option in plans, progress and the UI.
+            raise ConfigError(
+                "option 'api_key' would show the key in Spark's plans and UI: give it as "
+                "'api_key_secret' (a name Spark redacts), or use api_key_env / "
+                "secret_scope + secret_key"
+            )
         key = resolve_api_key(
             # "api_key_secret" matches Spark's redaction pattern, so plans and UIs hide it.
-            api_key=opts.get("api_key_secret") or opts.get("api_key"),
+            api_key=opts.get("api_key_secret"),
             api_key_env=opts.get("api_key_env"),
             secret_scope=opts.get("secret_scope"),
             secret_key=opts.get("secret_key"),
@@ -177,7 +191,8 @@ class SinkOptions:
         kw: dict[str, Any] = {
             "endpoint": opts.get("endpoint"),
             "region": opts.get("region"),
-            "rate_requests": rate if rate > 0 else None,
+            "rate_requests": rate or None,
+            "budget_dir": opts.get("budget_dir"),
             "on_transient": opts.get("on_transient"),
             "dry_run": dry_run,
             "source_name": opts.get("source_name", ""),
@@ -225,6 +240,7 @@ class SinkOptions:
             "endpoint",
             "region",
             "rate_period_s",
+            "budget_dir",
             "max_body_bytes",
             "max_batch_messages",
             "max_attempts",

@@ -129,6 +129,15 @@ def refuse_speculation(spark: SparkSession) -> None:
         )
 
 
+def _release_budget(options: SinkOptions, run_id: str | None) -> None:
+    """The query has stopped: give its share of the key's budget back to the other jobs."""
+    from customerio_sink.budget import release
+    from customerio_sink.spark.writer import send_settings
+
+    if run_id and not options.dry_run:
+        release(send_settings(options, run_id, 1))
+
+
 def run_sync(
     spark: SparkSession,
     options: SinkOptions,
@@ -151,7 +160,7 @@ def run_sync(
             failures outlasted the retries); the result so far is on ``exc.sync_result``.
     """
     from customerio_sink.spark.mapping import to_messages
-    from customerio_sink.spark.writer import CustomerIOWriter, task_slots
+    from customerio_sink.spark.writer import CustomerIOWriter
 
     refuse_speculation(spark)
     result = SyncResult(job=options.job)
@@ -179,8 +188,7 @@ def run_sync(
         from customerio_sink.spark.datasource import ingest_committed, prepare, register
 
         register(spark)
-        opts = options.to_options()
-        opts.setdefault("concurrency", str(options.concurrency or task_slots(spark)))
+        opts = options.to_options()  # prepare() records how many tasks send at once
         query = (
             prepare(source_df, options)
             .writeStream.queryName(options.job)
@@ -219,6 +227,8 @@ def run_sync(
         drain_ledger()
         exc.sync_result = result  # type: ignore[attr-defined]
         raise
+    finally:
+        _release_budget(options, result.query_id)
     drain_ledger()
     if progress:
         progress(result.summary_line())

@@ -51,8 +51,14 @@ def task_slots(spark: SparkSession) -> int:
         return max(1, int(spark.conf.get("spark.default.parallelism", "2") or 2))
 
 
-def send_settings(options: SinkOptions, run_id: str, concurrency: int) -> SendSettings:
-    """The picklable per-task settings of one run of one job."""
+def send_settings(
+    options: SinkOptions, run_id: str, concurrency: int, lanes: int | None = None
+) -> SendSettings:
+    """The picklable per-task settings of one run of one job.
+
+    ``concurrency``: how many of its tasks send at once; ``lanes``: how many partitions the
+    batch has, when known (tasks below one request per window each own a lane of slots).
+    """
     return SendSettings(
         journal_key=f"{options.job}/{run_id}",
         journal_dir=options.ledger.journal,
@@ -62,6 +68,8 @@ def send_settings(options: SinkOptions, run_id: str, concurrency: int) -> SendSe
         rate_requests=options.rate_requests,
         rate_period_s=options.rate_period_s,
         concurrency=max(1, concurrency),
+        lanes=lanes,
+        budget_dir=options.budget_root,
         max_body_bytes=options.max_body_bytes,
         max_batch_messages=options.max_batch_messages,
         max_attempts=options.max_attempts,
@@ -139,7 +147,7 @@ class CustomerIOWriter:
         messages = messages.repartition(partitions, "key")
         # Partitions beyond the task slots wait their turn, so the budget is split by slots.
         concurrency = opts.concurrency or default_concurrency(spark, partitions)
-        settings = send_settings(opts, run_id, concurrency)
+        settings = send_settings(opts, run_id, concurrency, partitions)
         t0 = time.monotonic()
         rows = messages.mapInArrow(partition_sender(settings, batch_id), "summary string").collect()
         summary = PartitionSummary.merge(json.loads(r.summary) for r in rows)
