@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
@@ -101,14 +101,20 @@ def as_row(data: Any) -> dict[str, Any]:
     raise ValidationError("properties", "type_object", "a mapping, a pydantic model or a Row")
 
 
-def split_row(row: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(call fields, properties)`` of a row; ``None`` values are dropped from both."""
+def split_row(
+    row: Mapping[str, Any], own: Collection[str] = ()
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(call fields, properties)`` of a row; ``None`` values are dropped from both.
+
+    Keys in ``own`` are properties even where they spell a call field (a live chat message's
+    ``message_id`` is the chat message, not the call's ``messageId``).
+    """
     call: dict[str, Any] = {}
     properties: dict[str, Any] = {}
     for key, value in row.items():
         if value is None:
             continue
-        if key in _CALL_KEYS:
+        if key in _CALL_KEYS and key not in own:
             call[_CALL_KEYS[key]] = value
         else:
             properties[key] = value
@@ -156,13 +162,13 @@ class CatalogEvent(Item):
         """The model of ``data`` (call fields are ignored); raises ``ValidationError``."""
         if isinstance(data, cls):
             return data
-        _, properties = split_row(as_row(data))
+        _, properties = split_row(as_row(data), cls.model_fields)
         return cls(**properties)
 
     @classmethod
     def check(cls, data: Any) -> list[Violation]:
         """Every violation of ``data`` — identity, types and rules — without raising."""
-        call, properties = split_row(as_row(data))
+        call, properties = split_row(as_row(data), cls.model_fields)
         out = IDENTITY_RULE.violations(call)
         try:
             cls(**properties)
@@ -171,7 +177,7 @@ class CatalogEvent(Item):
         return out
 
     @classmethod
-    def build(cls, data: Any, **call: Any) -> dict[str, Any]:
+    def build_call(cls, data: Any, **call: Any) -> dict[str, Any]:
         """The ``track`` call for ``data`` as a wire dict, like :mod:`customerio_sink.models`.
 
         ``call`` may give ``user_id``, ``anonymous_id``, ``message_id``, ``timestamp``,
@@ -180,7 +186,7 @@ class CatalogEvent(Item):
         ``ValidationError``. ``messageId`` stays absent unless given (the client fills it).
         """
         row = as_row(data)
-        given, _ = split_row(row)
+        given, _ = split_row(row, cls.model_fields)
         given.update({k: v for k, v in call.items() if v is not None})
         event = given.pop("event", cls.EVENT)
         given.pop("type", None)
@@ -227,7 +233,10 @@ def _ddl_type(annotation: Any) -> str | None:
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
-        return _ddl_type(args[0]) if len(args) == 1 else None
+        if len(args) == 1:
+            return _ddl_type(args[0])
+        # A string or an object (a search query, an ad id or ids): the table holds the string.
+        return "STRING" if str in args else None
     if origin is list:
         inner = _ddl_type(args[0]) if args else None
         return f"ARRAY<{inner}>" if inner else None

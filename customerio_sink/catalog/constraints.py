@@ -66,7 +66,6 @@ DEEP_LINK = r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$"
 """An absolute URI of any scheme (``myapp://product/42``), as mobile deep links are."""
 
 
-
 def sql_literal(value: Any) -> str:
     """``value`` as a Spark SQL literal (strings quoted and escaped, numbers as they are)."""
     if isinstance(value, str):
@@ -140,9 +139,10 @@ class Required(Rule):
         return any(row.get(f) not in (None, "") for f in self.field.split("|"))
 
     def sql(self, prefix: str = "") -> str:
-        return " OR ".join(
+        present = [
             f"coalesce(CAST({_col(prefix, f)} AS STRING), '') <> ''" for f in self.field.split("|")
-        )
+        ]
+        return f"({' OR '.join(present)})"
 
 
 @dataclass(frozen=True)
@@ -278,7 +278,7 @@ class NotAfter(Rule):
 
 @dataclass(frozen=True)
 class SumOf(Rule):
-    """``field`` ≈ Σ ``plus`` − Σ ``minus`` (missing parts count 0), within :data:`TOLERANCE`.
+    """``field`` ≈ Σ ``plus`` - Σ ``minus`` (missing parts count 0), within :data:`TOLERANCE`.
 
     Applies only when ``field`` and every field of ``when`` are given.
     """
@@ -321,7 +321,7 @@ class SumOf(Rule):
 
 @dataclass(frozen=True)
 class SumOfItems(Rule):
-    """``field`` ≈ Σ price × quantity over ``items`` (quantity defaults to 1).
+    """``field`` ≈ Σ price x quantity over ``items`` (quantity defaults to 1).
 
     Applies when ``field`` is given and ``items`` is a non-empty list whose every item has a
     price: a partly priced cart says nothing about its total.

@@ -11,8 +11,8 @@ Rules (see :mod:`~customerio_sink.catalog.constraints`):
 * ``currency`` is an ISO 4217 code; ``url`` and ``image_url`` are absolute http(s) URLs;
 * totals agree with their parts within one cent, as in Segment's own example order (revenue
   25, discount 2.5, subtotal 22.5, shipping 3, tax 2, total 27.5):
-  ``revenue ≈ Σ price × quantity``, ``subtotal ≈ revenue − discount``,
-  ``total ≈ subtotal + shipping + tax`` (or ``revenue − discount + shipping + tax`` where the
+  ``revenue ≈ Σ price x quantity``, ``subtotal ≈ revenue - discount``,
+  ``total ≈ subtotal + shipping + tax`` (or ``revenue - discount + shipping + tax`` where the
   event has no subtotal);
 * the event names what it is about: a product (``product_id`` or ``sku``), an order
   (``order_id``), a coupon, a promotion, a search query.
