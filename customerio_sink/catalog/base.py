@@ -260,4 +260,5 @@ def spark_ddl(model: type[CatalogEvent]) -> str:
     Properties of free shape (objects, strings-or-objects) have no column; the rules never
     read them.
     """
-    return "`user_id` STRING, `anonymous_id` STRING, " + _ddl_fields(model, "")
+    own = _ddl_fields(model, "")
+    return "`user_id` STRING, `anonymous_id` STRING" + (f", {own}" if own else "")

@@ -108,6 +108,11 @@ class Rule:
         """The constraint name: ``field:code``."""
         return f"{self.field}:{self.code}"
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns the SQL reads (a table must have them all)."""
+        return tuple(self.field.split("|"))
+
     def passes(self, row: Mapping[str, Any]) -> bool:
         """True when ``row`` keeps the rule (absent values keep every rule but ``Required``)."""
         raise NotImplementedError
@@ -267,6 +272,10 @@ class NotAfter(Rule):
     def reason(self) -> str:
         return f"at most {self.limit}"
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.field, self.limit)
+
     def passes(self, row: Mapping[str, Any]) -> bool:
         value, limit = row.get(self.field), row.get(self.limit)
         return value is None or limit is None or value <= limit
@@ -295,6 +304,10 @@ class SumOf(Rule):
     def reason(self) -> str:
         parts = " + ".join(self.plus) + "".join(f" - {m}" for m in self.minus)
         return f"must equal {parts} within {TOLERANCE:g}"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.field, *self.plus, *self.minus, *self.when)
 
     def passes(self, row: Mapping[str, Any]) -> bool:
         target = row.get(self.field)
@@ -338,6 +351,10 @@ class SumOfItems(Rule):
     @property
     def reason(self) -> str:
         return f"must equal the sum of {self.items} {self.price} x {self.quantity}"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.field, self.items)
 
     def passes(self, row: Mapping[str, Any]) -> bool:
         target, items = row.get(self.field), row.get(self.items)

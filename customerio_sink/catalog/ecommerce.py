@@ -343,9 +343,10 @@ class _Coupon(_Ecommerce):
 
 
 class CouponEntered(_Coupon):
-    """A coupon code was entered."""
+    """A coupon code was entered (``coupon_id``)."""
 
     EVENT: ClassVar[str] = "Coupon Entered"
+    RULES: ClassVar[tuple[Rule, ...]] = (Required("coupon_id"),)
 
 
 class CouponApplied(_Coupon):

@@ -230,3 +230,11 @@ def test_module_names_are_exported_once() -> None:
         module = importlib.import_module(f"customerio_sink.catalog.{family}")
         assert set(module.__all__) >= {m.__name__ for m in models} | {"EVENTS"}
         assert all(family == model.FAMILY for model in models)
+
+
+def test_rules_read_only_columns_the_events_table_has() -> None:
+    for event, model in CATALOG.items():
+        ddl = catalog.spark_ddl(model)
+        for rule in rules_for(event):
+            for column in rule.columns:
+                assert f"`{column}` " in ddl, (event, rule.name, column)
