@@ -104,7 +104,9 @@ def missing_coverage(rows: Sequence[CoverageRow]) -> list[str]:
 def _constraint_cell(names: tuple[str, ...]) -> str:
     # The identity rule is on every row; show the event's own rules.
     own = [n for n in names if not n.startswith("user_id|anonymous_id:")]
-    return f"{len(names)}: " + (", ".join(f"`{n}`" for n in own) if own else "identity only")
+    # A pipe ends a Markdown table cell, even inside backticks.
+    cells = ", ".join(f"`{n}`".replace("|", "\\|") for n in own)
+    return f"{len(names)}: " + (cells or "identity only")
 
 
 def render_table(rows: Sequence[CoverageRow]) -> str:
