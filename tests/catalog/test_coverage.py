@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from customerio_sink.catalog import CATALOG
 from customerio_sink.catalog.coverage import (
     coverage_rows,
@@ -41,7 +43,7 @@ def test_a_missing_test_is_reported() -> None:
     assert f"{rows[0].event}: test" in missing_coverage(rows)
 
 
-def test_main_writes_the_document(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_main_writes_the_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     out = tmp_path / "catalogue.md"
     assert main([str(out)]) == 0
