@@ -3,7 +3,9 @@ neither ever shows a key."""
 
 from __future__ import annotations
 
+import ast
 import pickle
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -158,3 +160,16 @@ def test_map_in_arrow_functions_protect_only_the_named_columns(cipher: PayloadCi
         list(cipher.arrow_mapper(["nope"])([batch]))
     with pytest.raises(ConfigError, match="at least one column"):
         cipher.arrow_mapper([])
+
+
+def test_cryptography_is_declared_for_a_fresh_machine() -> None:
+    tree = ast.parse((Path(__file__).resolve().parents[2] / "setup.py").read_text())
+    lists = {
+        t.id: ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.List)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
+    assert any(r.startswith("cryptography") for r in lists["PROTECT"])
+    assert any(r.startswith("cryptography") for r in lists["DEV"])
