@@ -14,12 +14,12 @@ fix can be replayed. Two protections, both optional and both keyed by a secret:
   ``acks``, an email used to look someone up) keep working; without the key nobody can test a
   guess against them.
 
-Both work on one value and on a whole Arrow column (``pyarrow.Array`` / ``ChunkedArray``, nulls
-kept), and :meth:`PayloadCipher.arrow_mapper` / :meth:`KeyedHasher.arrow_mapper` return the
-function ``DataFrame.mapInArrow`` wants, so the Spark layer can protect a column of a batch
-without a Python object per row of its own. Both pickle by their keys (Spark ships them to
-executors); ``repr`` and every error text hide the keys. This module imports neither pyspark nor
-(until used) pyarrow or ``cryptography`` (``pip install customerio-sink[protect]``).
+Both work on one value, on a whole Arrow column (``pyarrow.Array`` / ``ChunkedArray``, nulls
+kept) and on string columns of a Spark DataFrame (:meth:`PayloadCipher.encrypt_columns`,
+``decrypt_columns``, :meth:`KeyedHasher.hash_columns`: ``mapInArrow`` with the functions that
+``arrow_mapper`` returns, so the schema stays as it is). Both pickle by their keys (Spark ships
+them to executors); ``repr`` and every error text hide the keys. This module imports neither
+pyspark nor (until used) pyarrow or ``cryptography`` (``pip install customerio-sink[protect]``).
 """
 
 from __future__ import annotations
@@ -83,6 +83,16 @@ def _map_array(array: Any, fn: Callable[[Any], Any], out_type: Any) -> Any:
         chunks = [_map_array(chunk, fn, out_type) for chunk in array.chunks]
         return pa.chunked_array(chunks, type=out_type)
     return pa.array([None if v is None else fn(v) for v in array.to_pylist()], type=out_type)
+
+
+def _map_frame(df: Any, columns: Sequence[str], mapper: BatchMapper, name: str) -> Any:
+    """``df.mapInArrow(mapper, df.schema)`` after checking ``columns`` are string columns."""
+    types = {field.name: field.dataType.typeName() for field in df.schema.fields}
+    wrong = [c for c in columns if types.get(c) != "string"]
+    if wrong:
+        shown = ", ".join(f"{c} ({types.get(c, 'missing')})" for c in wrong)
+        raise ConfigError(f"{name}: only string columns can be protected in place: {shown}")
+    return df.mapInArrow(mapper, df.schema)
 
 
 def _batch_mapper(columns: Sequence[str], convert: Callable[[Any], Any], name: str) -> BatchMapper:
@@ -208,6 +218,14 @@ class PayloadCipher:
         convert = self.decrypt_array if decrypt else self.encrypt_array
         return _batch_mapper(columns, convert, "decrypt" if decrypt else "encrypt")
 
+    def encrypt_columns(self, df: Any, columns: Sequence[str]) -> Any:
+        """A Spark DataFrame with string ``columns`` encrypted (lazy; same schema)."""
+        return _map_frame(df, columns, self.arrow_mapper(columns), "encrypt")
+
+    def decrypt_columns(self, df: Any, columns: Sequence[str]) -> Any:
+        """A Spark DataFrame with the tokens in string ``columns`` decrypted (lazy)."""
+        return _map_frame(df, columns, self.arrow_mapper(columns, decrypt=True), "decrypt")
+
     def open_payload(self, value: str | None) -> str | None:
         """A stored payload as sent: decrypted if it is a token, unchanged if it is plain."""
         if value is None or not is_encrypted(value):
@@ -272,3 +290,7 @@ class KeyedHasher:
     def arrow_mapper(self, columns: Sequence[str]) -> BatchMapper:
         """A ``mapInArrow`` function that hashes ``columns`` (strings in, strings out)."""
         return _batch_mapper(columns, self.hash_array, "hash")
+
+    def hash_columns(self, df: Any, columns: Sequence[str]) -> Any:
+        """A Spark DataFrame with string ``columns`` replaced by their keyed hashes (lazy)."""
+        return _map_frame(df, columns, self.arrow_mapper(columns), "hash")
