@@ -50,6 +50,9 @@ DEV = [
     # for tests/core/test_protect.py (plain strings: tests read these lists with literal_eval).
     "pyyaml>=6",
     "cryptography>=41",
+    # Databricks' typed models of bundle resources (jobs, schemas, volumes): tests/deploy checks
+    # databricks.yml's fields and enum values against them, without a workspace or the CLI.
+    "databricks-bundles>=1.22,<2",
 ]
 
 setup(

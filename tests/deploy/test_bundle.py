@@ -2,9 +2,11 @@
 
 ``databricks bundle validate`` needs the Databricks CLI (a Go binary that the package registries
 this project reaches do not carry) and a workspace; these tests check what can be checked here:
-the YAML's structure, that every task's entry point is the package's console script, that every
-job it names exists, and that its parameters parse with that job's own flag parser once the
-bundle's ``${...}`` references are filled in with the target's values.
+the YAML's structure; every job, schema, volume and the cluster against Databricks' own typed
+models (``databricks-bundles``: unknown fields and bad enum values fail) once the bundle's
+``${...}`` references are filled in with the target's values; that every task's entry point is
+the package's console script; that every job it names exists; and that its parameters parse with
+that job's own flag parser.
 """
 
 from __future__ import annotations
@@ -223,6 +225,30 @@ def test_clusters_come_from_the_recommended_settings() -> None:
         clusters = {c["job_cluster_key"]: c["new_cluster"] for c in job["job_clusters"]}
         assert clusters == {"sink": "${var.sink_cluster}"}, name
         assert all(t["job_cluster_key"] == "sink" for t in job["tasks"]), name
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_resources_fit_databricks_models(target: str) -> None:
+    from databricks.bundles.jobs import ClusterSpec, Job
+    from databricks.bundles.schemas import Schema
+    from databricks.bundles.volumes import Volume
+
+    resolver = Resolver(target)
+    resources = resolver.fill(BUNDLE["resources"])
+    assert set(resources) == {"jobs", "schemas", "volumes"}
+    for name, job in resources["jobs"].items():
+        try:
+            Job.from_dict(job)
+        except (ValueError, TypeError) as exc:
+            pytest.fail(f"job {name} ({target}): {exc}")
+    for schema in resources["schemas"].values():
+        Schema.from_dict(schema)
+    for volume in resources["volumes"].values():
+        Volume.from_dict(volume)
+    ClusterSpec.from_dict(resolver.fill("${var.sink_cluster}"))
+    # The models are strict: a misspelt field is an error, not silently dropped.
+    with pytest.raises(ValueError, match="Unexpected field"):
+        Job.from_dict({**resources["jobs"]["sync_events"], "taskz": []})
 
 
 # -- parameters are the job's own flags -------------------------------------------------------
