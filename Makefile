@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 ROWS   ?= 1000000
 
 .DEFAULT_GOAL := help
-.PHONY: help dev demo test test-fast lint fmt typecheck bench bench-smoke emulator clean
+.PHONY: help dev demo test test-fast lint fmt typecheck bench bench-smoke emulator wheel deploy-dev clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,14 @@ bench: $(STAMP) ## throughput benchmark (ROWS=1000000 by default; e.g. make benc
 
 emulator: $(STAMP) ## run the Customer.io emulator on port 8765
 	$(PY) -m customerio_sink.emulator --port 8765
+
+wheel: $(STAMP) ## build the package's wheel into dist/ (the Databricks bundle's artefact)
+	rm -rf build dist/customerio_sink-*.whl
+	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist .
+	@ls dist/customerio_sink-*.whl
+
+deploy-dev: ## bundle validate + deploy to the dev target (needs the Databricks CLI, see docs/deployment.md)
+	scripts/deploy.sh dev
 
 clean: ## remove build, test and demo artefacts (keeps .venv)
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache spark-warehouse metastore_db derby.log demo-output bench-output

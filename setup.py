@@ -26,6 +26,11 @@ LOCAL = [
     "pyarrow>=15",
     "pandas>=2.2,<3",
 ]
+# Optional PII protection of dead letters and the retry queue (customerio_sink.protect): Fernet
+# field encryption. Databricks runtimes already ship cryptography.
+PROTECT = [
+    "cryptography>=41",
+]
 DEV = [
     "pytest>=8",
     "pytest-timeout>=2.3",
@@ -41,6 +46,13 @@ DEV = [
     # Build the wheel without reaching the package index (tests install it into a temp dir).
     "setuptools>=68",
     "wheel>=0.42",
+    # tests/deploy reads the Databricks Asset Bundle (databricks.yml); the same floor as PROTECT
+    # for tests/core/test_protect.py (plain strings: tests read these lists with literal_eval).
+    "pyyaml>=6",
+    "cryptography>=41",
+    # Databricks' typed models of bundle resources (jobs, schemas, volumes): tests/deploy checks
+    # databricks.yml's fields and enum values against them, without a workspace or the CLI.
+    "databricks-bundles>=1.22,<2",
 ]
 
 setup(
@@ -64,7 +76,13 @@ setup(
         "orjson>=3.9",
         "jsonschema>=4.20",
     ],
-    extras_require={"spark": SPARK, "local": LOCAL, "dev": DEV, "all": LOCAL + DEV},
+    extras_require={
+        "spark": SPARK,
+        "local": LOCAL,
+        "protect": PROTECT,
+        "dev": DEV,
+        "all": LOCAL + DEV,
+    },
     entry_points={
         "console_scripts": [
             "customerio-sink=streaming_jobs.cli:main",

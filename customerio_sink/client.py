@@ -36,7 +36,12 @@ from customerio_sink.metrics import OnRequest, RequestMetrics
 from customerio_sink.models import Message
 from customerio_sink.packing import batch_body, pack_ranges
 from customerio_sink.rate_limit import Limiter, RateLimiter
-from customerio_sink.regions import key_region, pipelines_auth_header, pipelines_base_url
+from customerio_sink.regions import (
+    key_region,
+    pipelines_auth_header,
+    pipelines_base_url,
+    rate_budget,
+)
 from customerio_sink.retry import RetryPolicy
 from customerio_sink.secrets import SecretKey
 from customerio_sink.transport import RequestsTransport, Sender, Timeout, Transport
@@ -78,8 +83,11 @@ class CustomerIOClient(MessageCalls):
 
     ``api_key`` may be a ``str`` or :class:`SecretKey` (stripped; never printed). ``region`` is
     "us" or "eu" (default: the region of a ``pk_``/``sk_`` key, else US); ``endpoint`` is a base
-    URL that wins over both (the emulator, a proxy). ``retry``, ``rate_limiter`` and ``breaker``
-    default to ``RetryPolicy()``, ``RateLimiter(3000, 3.0)`` and ``CircuitBreaker()`` on the
+    URL that wins over both (the emulator, a proxy). A ``pk_``/``sk_`` key of one region bound
+    for the other region's host raises :class:`ConfigError` unless ``allow_cross_region`` is
+    true (see :func:`~customerio_sink.regions.pipelines_base_url`). ``retry``, ``rate_limiter``
+    and ``breaker`` default to ``RetryPolicy()``, the region's budget
+    (:func:`~customerio_sink.regions.rate_budget`: 3000 per 3 s) and ``CircuitBreaker()`` on the
     given clock and sleep; ``rate_limiter=False`` means no client-side limit at all.
     ``invalidate`` is called with every userId (and identify email)
     this client writes, e.g. ``AppAPIClient.invalidate_customer`` to keep its lookup cache
@@ -109,9 +117,12 @@ class CustomerIOClient(MessageCalls):
         user_agent: str | None = None,
         invalidate: Invalidate | None = None,
         utcnow: Callable[[], datetime] = utcnow,
+        allow_cross_region: bool | None = None,
     ) -> None:
         self.api_key = SecretKey(api_key)
-        self.base_url = pipelines_base_url(self.api_key, region, endpoint)
+        self.base_url = pipelines_base_url(
+            self.api_key, region, endpoint, allow_cross_region=allow_cross_region
+        )
         self.region = (region or key_region(self.api_key) or "us").lower()
         pack_ranges([], max_body_bytes)  # ConfigError if no message could ever fit
         self.max_body_bytes = max_body_bytes
@@ -127,7 +138,7 @@ class CustomerIOClient(MessageCalls):
             retry=retry if retry is not None else RetryPolicy(),
             rate_limiter=(rate_limiter or None)
             if rate_limiter is not None
-            else RateLimiter(3000, 3.0, clock=clock, sleep=sleep),
+            else RateLimiter(*rate_budget(self.region), clock=clock, sleep=sleep),
             breaker=breaker if breaker is not None else CircuitBreaker(clock=clock),
             on_request=on_request,
             clock=clock,

@@ -4,7 +4,8 @@
 
     CustomerIOSinkError                 status, code, message_ids, attempts
     ├── ConfigError                     a bad option (never echoes the key)
-    │   └── DeltaUnavailableError       no local Spark session with Delta (JARs unresolvable)
+    │   ├── DeltaUnavailableError       no local Spark session with Delta (JARs unresolvable)
+    │   └── DecryptionError             an encrypted payload without its key, or the wrong key
     ├── ValidationError                 field, rule, violations
     ├── PayloadTooLargeError            size, limit, index
     ├── AuthenticationError             401 / 403
@@ -31,6 +32,7 @@ __all__ = [
     "CircuitOpenError",
     "ConfigError",
     "CustomerIOSinkError",
+    "DecryptionError",
     "DeltaUnavailableError",
     "PayloadTooLargeError",
     "RateLimitedError",
@@ -118,6 +120,12 @@ class DeltaUnavailableError(ConfigError):
     """Raised when a local Spark session with Delta cannot start (Delta's JARs unresolvable)."""
 
     default_code = "delta_unavailable"
+
+
+class DecryptionError(ConfigError):
+    """Raised when an encrypted payload cannot be read: no key given, or not the key it needs."""
+
+    default_code = "decryption"
 
 
 class ValidationError(CustomerIOSinkError):

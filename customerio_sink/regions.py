@@ -7,14 +7,21 @@ client 1.1.0"):
   with the key as user name and a blank password (``base64("<key>:")``).
 - The base URL is the explicit ``endpoint`` if given, else the host of the explicit ``region``,
   else the region named by a prefixed key, else US.
-- A prefixed key of one region sent to the other region's default host logs a warning (once per
-  client), because Customer.io will answer 401 and the cause is not obvious.
+- A prefixed key of one region sent to the other region's host is refused with one
+  :class:`ConfigError` line, because Customer.io would answer 401 and the cause is not obvious.
+  ``allow_cross_region=True`` (or ``CUSTOMERIO_SINK_ALLOW_CROSS_REGION=1`` in the environment,
+  for jobs whose options cannot carry it) sends it anyway, with a warning.
+
+Rate budgets: each region carries its default request budget. Customer.io documents one
+Pipelines figure for both regions (3000 requests per 3 seconds, "not strictly enforced"), so both
+defaults are the same; the table is where a different contract for one region would go.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import os
 import re
 from dataclasses import dataclass
 
@@ -27,24 +34,30 @@ __all__ = [
     "US",
     "Region",
     "app_api_base_url",
+    "get_region",
     "key_region",
     "pipelines_auth_header",
     "pipelines_base_url",
+    "rate_budget",
 ]
 
 log = logging.getLogger(__name__)
 
 _PREFIXED_KEY = re.compile(r"^(pk|sk)_(us|eu)_")
+ALLOW_CROSS_REGION_ENV = "CUSTOMERIO_SINK_ALLOW_CROSS_REGION"
 
 
 @dataclass(frozen=True, slots=True)
 class Region:
-    """One Customer.io data centre: its Pipelines, Track and App API hosts."""
+    """One Customer.io data centre: its Pipelines, Track and App API hosts, and the default
+    Pipelines request budget (``rate_requests`` per ``rate_period_s`` seconds, per workspace)."""
 
     name: str
     pipelines_url: str
     track_url: str
     app_url: str
+    rate_requests: int = 3000
+    rate_period_s: float = 3.0
 
 
 US = Region("us", "https://cdp.customer.io", "https://track.customer.io", "https://api.customer.io")
@@ -68,6 +81,18 @@ def key_region(key: SecretKey) -> str | None:
     return match.group(2) if match else None
 
 
+def rate_budget(region: str | None = None) -> tuple[int, float]:
+    """The default Pipelines budget of ``region`` (default US): ``(requests, per_seconds)``."""
+    chosen = get_region(region or "us")
+    return chosen.rate_requests, chosen.rate_period_s
+
+
+def _cross_region_allowed(allow: bool | None) -> bool:
+    if allow is not None:
+        return allow
+    return os.environ.get(ALLOW_CROSS_REGION_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
 def _normalise_endpoint(endpoint: str) -> str:
     endpoint = endpoint.strip().rstrip("/")
     if not endpoint.startswith(("http://", "https://")):
@@ -79,11 +104,18 @@ def _normalise_endpoint(endpoint: str) -> str:
 
 
 def pipelines_base_url(
-    key: SecretKey, region: str | None = None, endpoint: str | None = None
+    key: SecretKey,
+    region: str | None = None,
+    endpoint: str | None = None,
+    *,
+    allow_cross_region: bool | None = None,
 ) -> str:
     """The Pipelines base URL (no trailing slash, no ``/v1``) for this key and these options.
 
-    Logs a warning when a prefixed key of one region would go to the other region's host.
+    Raises :class:`ConfigError` when a prefixed key of one region would go to the other region's
+    host, unless ``allow_cross_region`` is true (``None``: true when the environment variable
+    ``CUSTOMERIO_SINK_ALLOW_CROSS_REGION`` is ``1``); then it logs a warning instead. The message
+    names the regions and the host, never the key.
     """
     if region:
         get_region(region)  # a misspelt region is an error even when an endpoint wins
@@ -97,6 +129,12 @@ def pipelines_base_url(
     if own is not None:
         for other in REGIONS.values():
             if other.name != own and base == other.pipelines_url:
+                if not _cross_region_allowed(allow_cross_region):
+                    raise ConfigError(
+                        f"refusing to send a {own.upper()} API key to the {other.name.upper()} "
+                        f"host {base} (Customer.io would answer 401): use region {own!r}, or "
+                        f"allow_cross_region=True / {ALLOW_CROSS_REGION_ENV}=1 if this is meant"
+                    )
                 log.warning(
                     "%s API key is being sent to the %s host %s",
                     own.upper(),

@@ -19,6 +19,7 @@ import pytest
 from customerio_sink.app_api import AppAPIClient
 from customerio_sink.client import CustomerIOClient
 from customerio_sink.errors import ConfigError, PayloadTooLargeError, RejectedError
+from customerio_sink.regions import ALLOW_CROSS_REGION_ENV, rate_budget
 
 from .conftest import RecordingTransport
 
@@ -36,7 +37,12 @@ from .conftest import RecordingTransport
         ("plain-key", {"region": "eu"}, "https://cdp-eu.customer.io/v1/track", "Basic"),
         ("pk_eu_abc", {}, "https://cdp-eu.customer.io/v1/track", "Bearer pk_eu_abc"),
         ("sk_us_abc", {}, "https://cdp.customer.io/v1/track", "Bearer sk_us_abc"),
-        ("pk_us_abc", {"region": "eu"}, "https://cdp-eu.customer.io/v1/track", "Bearer pk_us_abc"),
+        (
+            "pk_us_abc",
+            {"region": "eu", "allow_cross_region": True},
+            "https://cdp-eu.customer.io/v1/track",
+            "Bearer pk_us_abc",
+        ),
         (
             "plain-key",
             {"endpoint": "http://127.0.0.1:8765/"},
@@ -71,15 +77,34 @@ def test_url_and_auth(
     assert sent.timeout == 10.0
 
 
-def test_cross_region_key_warns_once(
+def test_cross_region_key_is_refused_before_anything_is_sent(
+    recording: RecordingTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ALLOW_CROSS_REGION_ENV, raising=False)
+    with pytest.raises(ConfigError, match="refusing to send a US API key to the EU host") as caught:
+        CustomerIOClient("pk_us_secretpart", region="eu", transport=recording)
+    assert "secretpart" not in str(caught.value)
+    assert recording.requests == []
+
+
+def test_cross_region_key_when_allowed_warns_once(
     recording: RecordingTransport, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
-    client = CustomerIOClient("pk_us_secretpart", region="eu", transport=recording)
+    client = CustomerIOClient(
+        "pk_us_secretpart", region="eu", transport=recording, allow_cross_region=True
+    )
     client.track("u", "E")
     client.track("u", "E")
     assert caplog.text.count("US API key is being sent to the EU host") == 1
     assert "secretpart" not in caplog.text
+
+
+@pytest.mark.parametrize("region", ["us", "eu"])
+def test_default_rate_budget_is_the_regions(recording: RecordingTransport, region: str) -> None:
+    client = CustomerIOClient("plain-key", region=region, transport=recording)
+    limiter = client.sender.rate_limiter
+    assert (limiter.requests, limiter.per_seconds) == rate_budget(region)
 
 
 def test_options_reach_the_request(recording: RecordingTransport) -> None:

@@ -12,6 +12,8 @@ from customerio_sink.errors import (
     CircuitOpenError,
     ConfigError,
     CustomerIOSinkError,
+    DecryptionError,
+    DeltaUnavailableError,
     PayloadTooLargeError,
     RateLimitedError,
     RejectedError,
@@ -34,7 +36,15 @@ def test_tree_is_as_drawn_in_the_docstring() -> None:
         assert cls.__bases__ == (CustomerIOSinkError,)
     assert RateLimitedError.__bases__ == (TransientError,)
     assert CircuitOpenError.__bases__ == (TransientError,)
-    for cls in [*direct, RateLimitedError, CircuitOpenError]:
+    assert DeltaUnavailableError.__bases__ == (ConfigError,)
+    assert DecryptionError.__bases__ == (ConfigError,)
+    for cls in [
+        *direct,
+        RateLimitedError,
+        CircuitOpenError,
+        DeltaUnavailableError,
+        DecryptionError,
+    ]:
         assert cls.__name__ in (errors.__doc__ or "")
         assert (cls.__doc__ or "").startswith("Raised when")
 

@@ -54,6 +54,7 @@ CORE_MODULES = [
     "metrics",
     "models",
     "packing",
+    "protect",
     "rate_limit",
     "regions",
     "retry",

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 
 import pytest
 
 from customerio_sink.errors import ConfigError
 from customerio_sink.regions import (
+    ALLOW_CROSS_REGION_ENV,
+    EU,
+    REGIONS,
+    US,
     app_api_base_url,
     key_region,
     pipelines_auth_header,
     pipelines_base_url,
+    rate_budget,
 )
 from customerio_sink.secrets import SecretKey
 
@@ -39,7 +45,6 @@ def test_header_is_held_as_a_secret() -> None:
         ("plain", "US", None, "https://cdp.customer.io"),
         ("pk_eu_x", None, None, "https://cdp-eu.customer.io"),
         ("sk_us_x", None, None, "https://cdp.customer.io"),
-        ("pk_eu_x", "us", None, "https://cdp.customer.io"),
         ("plain", "eu", "http://127.0.0.1:9/", "http://127.0.0.1:9"),
         ("plain", None, "http://127.0.0.1:9/v1/", "http://127.0.0.1:9"),
     ],
@@ -57,15 +62,67 @@ def test_key_region() -> None:
     assert key_region(SecretKey("plain")) is None
 
 
-def test_cross_region_warning_names_regions_not_key(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.fixture(autouse=True)
+def _no_cross_region_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ALLOW_CROSS_REGION_ENV, raising=False)
+
+
+@pytest.mark.parametrize(
+    ("key", "region", "endpoint", "own", "other", "host"),
+    [
+        ("pk_eu_secretpart", "us", None, "EU", "US", "https://cdp.customer.io"),
+        ("sk_us_secretpart", "eu", None, "US", "EU", "https://cdp-eu.customer.io"),
+        # The other region's host given as an endpoint is the same mistake.
+        ("pk_us_secretpart", None, "https://cdp-eu.customer.io/v1/", "US", "EU", EU.pipelines_url),
+    ],
+)
+def test_cross_region_key_is_refused_in_one_line(
+    key: str, region: str | None, endpoint: str | None, own: str, other: str, host: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        pipelines_base_url(SecretKey(key), region, endpoint)
+    text = str(caught.value)
+    assert f"refusing to send a {own} API key to the {other} host {host}" in text
+    assert "allow_cross_region=True" in text and ALLOW_CROSS_REGION_ENV in text
+    assert "\n" not in text and "secretpart" not in text and "secretpart" not in repr(caught.value)
+
+
+def test_cross_region_when_told_to_warns_without_the_key(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     caplog.set_level(logging.DEBUG)
-    pipelines_base_url(SecretKey("pk_eu_secretpart"), "us")
+    key = SecretKey("pk_eu_secretpart")
+    assert pipelines_base_url(key, "us", allow_cross_region=True) == US.pipelines_url
     assert "EU API key is being sent to the US host https://cdp.customer.io" in caplog.text
     assert "secretpart" not in caplog.text
-    caplog.clear()
+    monkeypatch.setenv(ALLOW_CROSS_REGION_ENV, "1")
+    assert pipelines_base_url(key, "us") == US.pipelines_url
+    with pytest.raises(ConfigError):  # an explicit False wins over the environment
+        pipelines_base_url(key, "us", allow_cross_region=False)
+    assert os.environ[ALLOW_CROSS_REGION_ENV] == "1"
+
+
+def test_no_guard_for_own_region_custom_endpoints_and_plain_keys(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
     pipelines_base_url(SecretKey("pk_eu_secretpart"), None, "http://127.0.0.1:1")
     pipelines_base_url(SecretKey("pk_eu_secretpart"), "eu")
+    pipelines_base_url(SecretKey("plain-key"), "eu")
+    pipelines_base_url(SecretKey("plain-key"), "us")
     assert caplog.text == ""
+
+
+def test_rate_budgets_per_region() -> None:
+    # Customer.io documents one Pipelines budget for both regions: 3000 requests per 3 s.
+    assert rate_budget() == rate_budget("us") == (3000, 3.0)
+    assert rate_budget("EU") == (3000, 3.0)
+    assert {name: (r.rate_requests, r.rate_period_s) for name, r in REGIONS.items()} == {
+        "us": (3000, 3.0),
+        "eu": (3000, 3.0),
+    }
+    with pytest.raises(ConfigError, match="unknown region"):
+        rate_budget("ap")
 
 
 def test_bad_region_and_endpoint() -> None:
