@@ -142,7 +142,14 @@ def build_parser(
         type=ranged("rate_requests"),
         default=3000,
         metavar="N",
-        help="request budget per 3 seconds across the whole job (default 3000; 0 = off)",
+        help="request budget per 3 seconds of the API key, shared by every job on the key "
+        "through --budget-dir (default 3000; 0 = off)",
+    )
+    cio.add_argument(
+        "--budget-dir",
+        metavar="DIR",
+        help="where jobs on one key share its budget and a 429's pause (default "
+        "<journal-dir>/_budget; jobs with different ledgers on one key need the same DIR)",
     )
     cio.add_argument(
         "--max-body-bytes",

@@ -163,6 +163,7 @@ def sink_options(
         endpoint=args.endpoint,
         region=args.region,
         rate_requests=args.rate_requests or None,
+        budget_dir=args.budget_dir,
         max_body_bytes=args.max_body_bytes,
         on_transient=args.on_transient,
         dry_run=args.dry_run,

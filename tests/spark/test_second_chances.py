@@ -256,9 +256,9 @@ def test_change_feeds_refuse_to_park(
         "park",
         *_cli(tmp_path, emulator),
     ]
-    assert sync_people.main(argv) == 1
-    err = [line for line in capsys.readouterr().err.splitlines() if "failed" in line]
-    assert len(err) == 1 and "ConfigError" in err[0] and "park" in err[0], err
+    assert sync_people.main(argv) == 2  # a configuration error: one line, nothing sent
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("sync_people: error: ") and "park" in err[0], err
     assert emulator.stats().requests == 0
 
 
