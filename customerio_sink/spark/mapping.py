@@ -474,14 +474,7 @@ def to_messages(
     b = _Builder(df, mapping, job, backfill)
     m = mapping
     ts, ts_error = b.timestamp()
-    ts_text = iso_text(ts)
-    # Only a queue row outside a backfill can lack a time: it is stamped when sent (as
-    # Customer.io would stamp it). The batch's "now" reaches the generated code as a string
-    # literal, which Spark passes by reference — a timestamp or number literal would be inlined,
-    # making every micro-batch compile (and JIT) the mapping's code anew.
     stamp_now = not b.is_cdf and not backfill
-    if stamp_now:
-        ts_text = F.coalesce(ts_text, iso_text(F.current_timestamp()))
     change = F.col("_change_type") if b.is_cdf else F.lit("append")
     version = F.col("_commit_version").cast("long") if b.is_cdf else F.lit(None).cast("long")
     is_delete = change == F.lit("delete")
@@ -509,11 +502,22 @@ def to_messages(
         kind.alias("__cio_kind"),
         key.alias("__cio_key"),
         ts.alias("__cio_ts"),
+        # Staged once: the time is parsed here only, and the error chain below refers to a
+        # column, not to the whole parse and message (which made the generated code too big
+        # for the JIT and slowed every column of the stage).
+        ts_error.alias("__cio_ts_error"),
         row_ident.alias("__cio_row"),
         version.alias("__cio_version"),
         change.alias("__cio_change"),
     )
-    key, ts = F.col("__cio_key"), F.col("__cio_ts")
+    key, ts, ts_error = F.col("__cio_key"), F.col("__cio_ts"), F.col("__cio_ts_error")
+    ts_text = iso_text(ts)
+    # Only a queue row outside a backfill can lack a time: it is stamped when sent (as
+    # Customer.io would stamp it). The batch's "now" reaches the generated code as a string
+    # literal, which Spark passes by reference — a timestamp or number literal would be inlined,
+    # making every micro-batch compile (and JIT) the mapping's code anew.
+    if stamp_now:
+        ts_text = F.coalesce(ts_text, iso_text(F.current_timestamp()))
     if b.is_cdf:
         mid = _message_id(
             ["__cio_job", "__cio_key", "__cio_version", "__cio_change", "__cio_row"], "__cio_ts"
