@@ -5,11 +5,11 @@
     cio.sync(spark, source="main.crm.people", mapping=cio.People(user_id="id", traits=["email"]),
              checkpoint="/Volumes/main/cio/state/people", ledger="/Volumes/main/cio/ledger")
 
-The names below are the whole public surface: the sink (``sync``, ``writer``, ``register``, the
-mapping classes, ``Ledger``, ``secret``), the HTTP client, the errors and the emulator. Tuning
-internals (rate limiter, retry policy, circuit breaker, metrics) stay in their modules. Every name
-is imported on first use, so ``import customerio_sink`` never imports pyspark (a Spark worker, or
-a client-only user, does not pay for the Spark layer).
+The names below are the whole public surface: the sink (``sync``, ``writer``, ``register``,
+``flush``, the mapping classes, ``Ledger``, ``secret``), the HTTP client, the errors and the
+emulator. Tuning internals (rate limiter, retry policy, circuit breaker, metrics) stay in their
+modules. Every name is imported on first use, so ``import customerio_sink`` never imports
+pyspark (a Spark worker, or a client-only user, does not pay for the Spark layer).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from customerio_sink.mappings import Devices, Events, Objects, People, Relationships
     from customerio_sink.message_id import message_id
     from customerio_sink.secrets import SecretKey
-    from customerio_sink.spark.api import register, secret, sync, writer
+    from customerio_sink.spark.api import flush, register, secret, sync, writer
     from customerio_sink.spark.ledger import Ledger
     from customerio_sink.spark.runner import SyncResult
     from customerio_sink.spark.session import get_spark
@@ -47,6 +47,7 @@ _WHERE = {
     "sync": "spark.api",
     "writer": "spark.api",
     "register": "spark.api",
+    "flush": "spark.api",
     "secret": "spark.api",
     "People": "mappings",
     "Events": "mappings",
@@ -97,6 +98,7 @@ __all__ = [
     "TransientError",
     "ValidationError",
     "__version__",
+    "flush",
     "get_spark",
     "message_id",
     "register",

@@ -32,6 +32,7 @@ PACKAGE_ALL = [
     "TransientError",
     "ValidationError",
     "__version__",
+    "flush",
     "get_spark",
     "message_id",
     "register",
