@@ -78,7 +78,7 @@ TABLES: dict[str, str] = {
     # to, and the alias call that moved it, so lineage follows a person across the change.
     "key_map": (
         "job STRING, run_id STRING, old_key STRING, new_key STRING, alias_message_id STRING, "
-        "identify_message_id STRING, mapped_at TIMESTAMP"
+        "mapped_at TIMESTAMP"
     ),
 }
 

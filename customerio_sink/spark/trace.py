@@ -256,10 +256,9 @@ def _attach_requests(spark: SparkSession, ledger: Ledger, job: str, fates: list[
     from pyspark.sql import functions as F
 
     batches = {(f.run_id, f.batch_id) for f in acked}
-    cond = None
+    cond = F.lit(False)
     for run_id, batch_id in batches:
-        one = (F.col("run_id") == run_id) & (F.col("batch_id") == batch_id)
-        cond = one if cond is None else cond | one
+        cond = cond | ((F.col("run_id") == run_id) & (F.col("batch_id") == batch_id))
     rows = ledger.read(spark, "requests").where((F.col("job") == job) & cond).collect()
     for fate in acked:
         size = (fate.request or {}).get("request_bytes")
