@@ -151,9 +151,13 @@ def run_sync(
     poll_s: float = 2.0,
     stop_event: threading.Event | None = None,
     on_start: Callable[[StreamingQuery], None] | None = None,
+    exclude: Callable[[DataFrame], tuple[DataFrame, DataFrame]] | None = None,
 ) -> SyncResult:
     """Run one sync until the query ends (available-now), ``timeout_s`` passes, or
     ``stop_event`` is set; then stop it cleanly and return what happened.
+
+    ``exclude`` (foreachBatch only) takes rows other pipelines already delivered out of each
+    batch (see :class:`~customerio_sink.spark.writer.CustomerIOWriter`).
 
     Raises:
         StreamingQueryException: the query failed (e.g. a change-feed batch whose transient
@@ -182,8 +186,11 @@ def run_sync(
     writer = source_df.writeStream.queryName(options.job).option("checkpointLocation", checkpoint)
     writer = writer.trigger(**trigger_kwargs(trigger))
     ingested: set[int] = set()
+    if exclude is not None and front_door != "foreachBatch":
+        raise ConfigError("front_door: leaving out delivered rows needs 'foreachBatch'")
     if front_door == "foreachBatch":
-        query = writer.foreachBatch(CustomerIOWriter(options, progress=record)).start()
+        sink = CustomerIOWriter(options, progress=record, exclude=exclude)
+        query = writer.foreachBatch(sink).start()
     elif front_door == "datasource":
         from customerio_sink.spark.datasource import ingest_committed, prepare, register
 

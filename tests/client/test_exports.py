@@ -27,6 +27,7 @@ PACKAGE_ALL = [
     "RateLimitedError",
     "RejectedError",
     "Relationships",
+    "RowFate",
     "SecretKey",
     "SyncResult",
     "TransientError",
@@ -38,6 +39,7 @@ PACKAGE_ALL = [
     "register",
     "secret",
     "sync",
+    "trace",
     "writer",
 ]
 TUNING_INTERNALS = ["RateLimiter", "RetryPolicy", "CircuitBreaker", "RequestMetrics"]
