@@ -32,7 +32,7 @@ from customerio_sink.spark.mapping_time import future_error, iso_text, micros_te
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-__all__ = ["MessageMapping", "referenced_columns", "to_messages"]
+__all__ = ["MessageMapping", "check_source_columns", "referenced_columns", "to_messages"]
 
 CALLS = ("identify", "track", "page", "screen", "group", "alias")
 ENTITIES = ("person", "object", "relationship", "device")
@@ -227,6 +227,19 @@ def referenced_columns(m: MessageMapping) -> list[str]:
     return [n for n in names if n]
 
 
+def check_source_columns(m: MessageMapping, columns: list[str]) -> None:
+    """Raise :class:`ConfigError` when ``m`` reads a column that is not in ``columns`` — the
+    check :func:`to_messages` makes, without building (and analysing) the mapping's plan."""
+    missing = [c for c in referenced_columns(m) if c not in columns]
+    if missing:
+        from customerio_sink.errors import ConfigError
+
+        raise ConfigError(
+            f"mapping names columns the source does not have: {', '.join(missing)} "
+            f"(source columns: {', '.join(sorted(columns))})"
+        )
+
+
 class _Builder:
     """Builds the message columns for one mapping over one DataFrame."""
 
@@ -237,14 +250,7 @@ class _Builder:
         self.job = job
         self.backfill = backfill
         self.types = {f.name: f.dataType.simpleString() for f in df.schema.fields}
-        missing = [c for c in self.referenced() if c not in self.types]
-        if missing:
-            from customerio_sink.errors import ConfigError
-
-            raise ConfigError(
-                f"mapping names columns the source does not have: {', '.join(missing)} "
-                f"(source columns: {', '.join(sorted(self.types))})"
-            )
+        check_source_columns(m, list(self.types))
         self.is_cdf = m.source == "cdf"
 
     def referenced(self) -> list[str]:

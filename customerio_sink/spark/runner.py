@@ -163,7 +163,7 @@ def run_sync(
         StreamingQueryException: the query failed (e.g. a change-feed batch whose transient
             failures outlasted the retries); the result so far is on ``exc.sync_result``.
     """
-    from customerio_sink.spark.mapping import to_messages
+    from customerio_sink.spark.mapping import check_source_columns
     from customerio_sink.spark.writer import CustomerIOWriter
 
     refuse_speculation(spark)
@@ -174,15 +174,10 @@ def run_sync(
         if progress:
             progress(_progress_line(lineage))
 
-    # Map once on the driver before the query starts: a mapping column missing from the source
-    # fails here, in one line, before anything is read or sent (the plan is only analysed).
-    to_messages(
-        source_df,
-        options.mapping,
-        job=options.job,
-        backfill=options.backfill,
-        hold_recent=options.hold_recent,
-    )
+    # A mapping column missing from the source fails here, in one line, before anything is
+    # read or sent (a check of names: building the mapping's plan here cost a second in a
+    # fresh JVM, and each batch builds it anyway).
+    check_source_columns(options.mapping, source_df.columns)
     writer = source_df.writeStream.queryName(options.job).option("checkpointLocation", checkpoint)
     writer = writer.trigger(**trigger_kwargs(trigger))
     ingested: set[int] = set()
