@@ -74,6 +74,7 @@ setup(
         "requests>=2.31",
         "pydantic>=2.6,<3",
         "orjson>=3.9",
+        "msgspec>=0.18",
         "jsonschema>=4.20",
     ],
     extras_require={

@@ -28,7 +28,7 @@ from typing import Any
 
 from customerio_sink import journal
 from customerio_sink.collapse import SKIP_DUPLICATE, collapse_changes
-from customerio_sink.text_guard import decode_lenient, guard_text
+from customerio_sink.text_guard import decode_lenient, guard_raw_json, guard_text
 
 __all__ = ["INPUT_COLUMNS", "PartitionSummary", "SendSettings", "run_partition"]
 
@@ -133,6 +133,9 @@ class SendSettings:
     collapse: bool = False
     dry_run: bool = False
     fsync: bool = False
+    # (message field, source column) of the mapping's raw JSON columns, named in dead letters
+    # when an input batch's ``raw_json`` spans hold one that is not exactly one JSON object.
+    raw_json_columns: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -209,12 +212,27 @@ def _input_schema() -> Any:
     return _schema(tuple(zip(INPUT_COLUMNS, _INPUT_TYPES, strict=True)))
 
 
-def _as_arrow(batch: Any) -> Any:
+def _as_arrow(batch: Any, raw_json_columns: Sequence[tuple[str, str]] = ()) -> Any:
     """One input batch as an Arrow record batch of the input columns, in INPUT_COLUMNS order.
 
     Arrow batches (what ``mapInArrow`` hands over) are used as they are, with no per-row Python
-    objects; column mappings (lists per column) are converted.
+    objects; column mappings (lists per column) are converted. An optional ``raw_json`` column
+    (see :func:`customerio_sink.spark.mapping.to_messages`, ``engine_json``) has the raw JSON
+    in each payload checked here: a row with one that is not exactly one object gets an error.
     """
+    import pyarrow as pa
+
+    out = _input_batch(batch)
+    names = batch.schema.names if isinstance(batch, pa.RecordBatch) else list(batch)
+    if "raw_json" not in names:
+        return out
+    spans = batch.column("raw_json") if isinstance(batch, pa.RecordBatch) else batch["raw_json"]
+    if not isinstance(spans, pa.Array):
+        spans = pa.array(list(spans), type=pa.list_(pa.int32()))
+    return guard_raw_json(out, spans, raw_json_columns, PAYLOAD, ERROR)
+
+
+def _input_batch(batch: Any) -> Any:
     import pyarrow as pa
 
     schema = _input_schema()
@@ -589,7 +607,7 @@ def run_partition(
             )
             arrow_batches = [_from_tuples(list(collapsed.rows))]
         else:
-            arrow_batches = (_as_arrow(b) for b in batches)
+            arrow_batches = (_as_arrow(b, settings.raw_json_columns) for b in batches)
         # Column-wise per batch: no Python object per row on the common path (valid rows).
         for batch in arrow_batches:
             if not settings.collapse:

@@ -24,6 +24,7 @@ from customerio_sink.message_id import composite_key_sql
 from customerio_sink.spark.mapping_json import (
     exact_object_errors,
     placeholder,
+    raw_spans,
     splice_tail,
     utf8_errors,
 )
@@ -32,7 +33,13 @@ from customerio_sink.spark.mapping_time import future_error, iso_text, micros_te
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-__all__ = ["MessageMapping", "check_source_columns", "referenced_columns", "to_messages"]
+__all__ = [
+    "MessageMapping",
+    "check_source_columns",
+    "raw_json_columns",
+    "referenced_columns",
+    "to_messages",
+]
 
 CALLS = ("identify", "track", "page", "screen", "group", "alias")
 ENTITIES = ("person", "object", "relationship", "device")
@@ -227,6 +234,13 @@ def referenced_columns(m: MessageMapping) -> list[str]:
     return [n for n in names if n]
 
 
+def raw_json_columns(m: MessageMapping) -> tuple[tuple[str, str], ...]:
+    """(message field, source column) of each raw JSON column ``m`` splices into messages —
+    what the engine names when one is not exactly one JSON object."""
+    fields = (("context", m.context_json), ("properties", m.properties_json))
+    return tuple((f, c) for f, c in (*fields, ("traits", m.traits_json)) if c)
+
+
 def check_source_columns(m: MessageMapping, columns: list[str]) -> None:
     """Raise :class:`ConfigError` when ``m`` reads a column that is not in ``columns`` — the
     check :func:`to_messages` makes, without building (and analysing) the mapping's plan."""
@@ -243,8 +257,15 @@ def check_source_columns(m: MessageMapping, columns: list[str]) -> None:
 class _Builder:
     """Builds the message columns for one mapping over one DataFrame."""
 
-    def __init__(self, df: DataFrame, m: MessageMapping, job: str, backfill: bool) -> None:
+    def __init__(
+        self, df: DataFrame, m: MessageMapping, job: str, backfill: bool, engine_json: bool
+    ) -> None:
         self.F = _F()
+        # Raw JSON columns checked by the engine as sent (see to_messages), not here.
+        self.engine_json = engine_json
+        # The message's spliced raw values: (name, column) in message order, and whether each
+        # is a source column (user text to check) — set by with_json for the upsert message.
+        self.spliced: list[tuple[str, Column, bool]] = []
         self.df = df
         self.m = m
         self.job = job
@@ -310,17 +331,35 @@ class _Builder:
         """``to_json`` of ``entries`` with the ``raw`` fields (a JSON column's name, or a
         Column of JSON text) spliced in as written, last."""
         F = self.F
-        spliced = sorted(
-            ((name, self.col(c) if isinstance(c, str) else c) for name, c in raw if c is not None),
-            key=lambda item: item[0],
-        )
+        given = sorted(((name, c) for name, c in raw if c is not None), key=lambda item: item[0])
+        spliced = [(name, self.col(c) if isinstance(c, str) else c) for name, c in given]
         names = {name for name, _ in spliced}
         entries = [(n, c) for n, c in entries if n not in names]
         entries += [(name, F.lit(placeholder(name))) for name, _ in spliced]
         out = F.to_json(_obj(entries))
         if spliced:
             out = splice_tail(out, spliced)
+        if any(isinstance(c, str) for _, c in given):
+            self.spliced = [
+                (name, col, isinstance(c, str))
+                for (name, col), (_, c) in zip(spliced, given, strict=True)
+            ]
         return out
+
+    def raw_json_spans(self, message: Column) -> Column:
+        """The byte spans of the source columns' raw JSON in ``message`` as one ``array<int>``
+        (start, end, start, end…), for the engine to check; NULL when it checks none."""
+        F = self.F
+        if not (self.engine_json and self.spliced):
+            return F.lit(None).cast("array<int>")
+        pairs = raw_spans(message, [(name, col) for name, col, _ in self.spliced])
+        kept = [
+            bound
+            for (start, end), (_, _, user) in zip(pairs, self.spliced, strict=True)
+            if user
+            for bound in (start, end)
+        ]
+        return F.array(*kept).cast("array<int>")
 
     def object_type(self) -> Column:
         return self.F.lit(str(self.m.object_type_id))
@@ -365,7 +404,8 @@ class _Builder:
                 F.map_keys(parsed), lambda k: F.octet_length(k) > MAX_ATTR_NAME_BYTES
             )
             email = F.get_json_object(raw, f"$.{m.email}")
-            checks += exact_object_errors(raw, m.traits_json, "traits")
+            if not self.engine_json:
+                checks += exact_object_errors(raw, m.traits_json, "traits")
             checks += [
                 (
                     F.size(parsed) > MAX_ATTRIBUTES,
@@ -397,11 +437,16 @@ class _Builder:
         return checks
 
     def json_errors(self, column: str | None, field_name: str) -> list[tuple[Column, Column]]:
-        return exact_object_errors(self.col(column), column, field_name) if column else []
+        if not column or self.engine_json:
+            return []
+        return exact_object_errors(self.col(column), column, field_name)
 
     def utf8_errors(self, names: list[str | None]) -> list[tuple[Column, Column]]:
-        """Valid UTF-8 in each named string column (other types cannot hold bad bytes)."""
-        seen = dict.fromkeys(n for n in names if n and self.types[n] == "string")
+        """Valid UTF-8 in each named string column (other types cannot hold bad bytes). Raw
+        JSON checked by the engine is left out: its parse rejects bad bytes too."""
+        m = self.m
+        raw = {m.traits_json, m.properties_json, m.context_json} if self.engine_json else set()
+        seen = dict.fromkeys(n for n in names if n and n not in raw and self.types[n] == "string")
         return utf8_errors([(name, self.col(name)) for name in seen])
 
     @staticmethod
@@ -468,16 +513,21 @@ def to_messages(
     job: str,
     backfill: bool = False,
     hold_recent: bool = False,
+    engine_json: bool = False,
 ) -> DataFrame:
     """Map source rows to the engine's input columns (one output row per input row).
 
     ``backfill`` makes a missing or unparsable timestamp an error (dead letter) instead of
     falling back to the commit time / now. ``hold_recent`` flags rows whose timestamp falls in
     Customer.io's 72-hour campaign-trigger window so the engine parks them instead of sending.
+    ``engine_json`` leaves the check of raw JSON columns (exactly one object, valid UTF-8) to
+    the engine, which parses each as it is sent (one strict parse in Python, instead of two
+    lenient ones in the JVM): the ``raw_json`` column then holds where they are in the payload.
+    Without it the ``error`` column is complete (for callers that read it, not send).
     Works on streaming DataFrames (no aggregation, no window).
     """
     F = _F()
-    b = _Builder(df, mapping, job, backfill)
+    b = _Builder(df, mapping, job, backfill, engine_json)
     m = mapping
     ts, ts_error = b.timestamp()
     stamp_now = not b.is_cdf and not backfill
@@ -740,6 +790,9 @@ def to_messages(
     checks = id_checks + checks + [(ts_error.isNotNull(), ts_error)]
     df = df.select("*", payload.alias("__cio_payload"))
     payload = F.col("__cio_payload")
+    raw_json = b.raw_json_spans(payload)
+    if b.is_cdf:
+        raw_json = F.when(is_delete, F.lit(None).cast("array<int>")).otherwise(raw_json)
     size = F.octet_length(payload)
     checks.append(
         (
@@ -785,4 +838,5 @@ def to_messages(
         ).alias("hash"),
         (in_window & F.lit(hold_recent)).alias("hold"),
         in_window.alias("in_window"),
+        raw_json.alias("raw_json"),
     )

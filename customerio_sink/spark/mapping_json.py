@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pyspark.sql import Column
 
-__all__ = ["exact_object_errors", "placeholder", "splice_tail", "utf8_errors"]
+__all__ = ["exact_object_errors", "placeholder", "raw_spans", "splice_tail", "utf8_errors"]
 
 Check = tuple["Column", "Column"]
 
@@ -53,6 +53,25 @@ def splice_tail(base_json: Column, raw: list[tuple[str, Column]]) -> Column:
         parts.append(F.coalesce(column.cast("string"), F.lit("{}")).cast("binary"))
     parts.append(F.lit("}").cast("binary"))
     return F.concat(*parts).cast("string")
+
+
+def raw_spans(message: Column, raw: list[tuple[str, Column]]) -> list[tuple[Column, Column]]:
+    """Where :func:`splice_tail` put each raw value in ``message`` (its result): (start, end)
+    byte offsets, 0-based and end-exclusive, one pair per ``raw`` entry in the same order.
+
+    Counted back from the message's end (the raw values are its last fields), so only the
+    lengths are needed. With these the engine checks each raw value as it is sent (see
+    :func:`customerio_sink.text_guard.guard_raw_json`) instead of the JVM parsing it twice.
+    """
+    F = _F()
+    end = F.octet_length(message) - F.lit(1)  # the closing "}"
+    spans: list[tuple[Column, Column]] = []
+    for index in range(len(raw) - 1, -1, -1):
+        name, column = raw[index]
+        start = end - F.octet_length(F.coalesce(column.cast("string"), F.lit("{}")))
+        spans.append((start, end))
+        end = start - F.lit(len((("," if index else "") + f'"{name}":').encode()))
+    return spans[::-1]
 
 
 def exact_object_errors(raw: Column, column: str, field_name: str) -> list[Check]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from customerio_sink import journal
 from customerio_sink.engine import PartitionSummary, SendSettings, run_partition
-from customerio_sink.spark.mapping import to_messages
+from customerio_sink.spark.mapping import raw_json_columns, to_messages
 from customerio_sink.spark.options import SinkOptions
 
 if TYPE_CHECKING:
@@ -83,6 +83,7 @@ def send_settings(
         on_transient=options.transient_policy,
         collapse=options.mapping.source == "cdf",
         dry_run=options.dry_run,
+        raw_json_columns=raw_json_columns(options.mapping),
     )
 
 
@@ -143,6 +144,7 @@ class CustomerIOWriter:
             job=opts.job,
             backfill=opts.backfill,
             hold_recent=opts.hold_recent,
+            engine_json=True,
         )
         prior = None
         if self.exclude is not None:
