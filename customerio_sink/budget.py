@@ -40,6 +40,9 @@ __all__ = ["SharedBudget", "TaskLimiter", "key_hash", "release", "task_limiter"]
 
 DEFAULT_TTL_S = 30.0
 _PAUSE = "pause_until"
+# How long a task waits for its job's first task to decide when the job may send.
+_DECIDE_POLLS = 100
+_DECIDE_POLL_S = 0.01
 
 
 def key_hash(api_key: Any) -> str:
@@ -106,18 +109,29 @@ class SharedBudget:
 
     def join(self, now: float) -> float:
         """Hold (or renew) this run's lease; returns when it may send (later than ``now`` when
-        other jobs were already sending, so they can lower their share first)."""
-        live = self._live(now)
-        mine = live.get(self.lease_name)
+        other jobs were already sending, so they can lower their share first).
+
+        A new lease is written (undecided) *before* the others are counted: of two jobs that
+        join at the same moment, at least one sees the other and waits, so two jobs never both
+        start at the whole budget. A task of a job whose first task is still deciding waits for
+        the decision (a few file reads)."""
+        mine = self._live(now).get(self.lease_name)
+        for _ in range(_DECIDE_POLLS):
+            if mine is None or mine.get("sending_from") is not None:
+                break
+            time.sleep(_DECIDE_POLL_S)
+            mine = _read_json(self.lease_path)
         if mine is not None:
-            sending_from = float(mine.get("sending_from", now))
+            decided = mine.get("sending_from")
+            sending_from = float(decided) if decided is not None else now + self.join_wait_s
         else:
-            others = [name for name in live if name != self.lease_name]
+            self._renew(now, None)  # announce first, then look
+            others = [name for name in self._live(now) if name != self.lease_name]
             sending_from = now + (self.join_wait_s if others else 0.0)
         self._renew(now, sending_from)
         return sending_from
 
-    def _renew(self, now: float, sending_from: float) -> None:
+    def _renew(self, now: float, sending_from: float | None) -> None:
         _write_json(
             self.lease_path,
             {
