@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import html
 import importlib
+import importlib.util
 import inspect
 import os
 import pkgutil
@@ -211,8 +212,15 @@ def build_site(site: Path, config: Path = ROOT / "mkdocs.yml") -> subprocess.Com
     )
 
 
+def _docs_tools_installed() -> None:
+    """The site needs the ``docs`` extra; say how to get it instead of an import error."""
+    if importlib.util.find_spec("mkdocs") is None or importlib.util.find_spec("griffe") is None:
+        pytest.fail("mkdocs is not installed: run `make dev` (it installs the docs extra)")
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    _docs_tools_installed()
     out = tmp_path_factory.mktemp("site")
     built = build_site(out)
     assert built.returncode == 0, built.stdout + built.stderr
@@ -230,6 +238,7 @@ def test_the_site_builds_with_no_warning(site: Path) -> None:
 
 
 def test_a_broken_link_fails_the_strict_build(tmp_path: Path) -> None:
+    _docs_tools_installed()
     shutil.copytree(DOCS, tmp_path / "docs")
     shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
     (tmp_path / "docs" / "setup.md").write_text("# Setup\n\n[nowhere](no-such-page.md)\n")
