@@ -40,7 +40,7 @@ def test_cli_import_then_backfill_sends_each_message_once_and_fills_the_ledger(
     monkeypatch.setenv(ENV, KEY)
     rows = _history(n_old=10, n_recent=1)
     history, queue, ledger = (str(tmp_path / n) for n in ("history", "old_messages", "ledger"))
-    _write_history(spark, history, rows, commits=3)
+    _write_history(spark, history, rows, commits=2)
     backfill = [
         "backfill", "--source", history, "--mapping", MAPPING, "--job-name", "hist",
         "--checkpoint", str(tmp_path / "cp"), "--already-sent", queue, "--ledger-path", ledger,
