@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 ROWS   ?= 1000000
 
 .DEFAULT_GOAL := help
-.PHONY: help dev demo test test-fast lint fmt typecheck bench bench-smoke emulator wheel deploy-dev clean
+.PHONY: help dev demo docs test test-fast lint fmt typecheck bench bench-smoke emulator wheel deploy-dev clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -14,17 +14,22 @@ help: ## show this help
 $(STAMP): setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[local,dev]"
+	$(PY) -m pip install --quiet -e ".[local,dev,docs]"
 	touch $(STAMP)
 
-dev: $(STAMP) ## create .venv and install the package with the local (pinned Spark + Delta) and dev extras
+dev: $(STAMP) ## create .venv and install the package with the local (pinned Spark + Delta), dev and docs extras
 
 demo: $(STAMP) ## run the end-to-end demo: emulator + local Spark/Delta + the streaming jobs
 	$(PY) -m customerio_sink.demo
 
-test: $(STAMP) ## run the whole test suite (lint, types, unit, Spark + Delta, emulator over HTTP)
+docs: $(STAMP) ## build the documentation site into site/ (strict: any warning fails)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir site
+	@echo "docs: site/index.html"
+
+test: $(STAMP) ## run the whole test suite (lint, types, docs build, unit, Spark + Delta, emulator over HTTP)
 	$(PY) -m ruff check customerio_sink streaming_jobs tests benchmarks
 	$(PY) -m mypy
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir site
 	$(PY) -m pytest
 
 test-fast: $(STAMP) ## unit tests only (no Spark)
@@ -56,4 +61,4 @@ deploy-dev: ## bundle validate + deploy to the dev target (needs the Databricks 
 	scripts/deploy.sh dev
 
 clean: ## remove build, test and demo artefacts (keeps .venv)
-	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache spark-warehouse metastore_db derby.log demo-output bench-output
+	rm -rf build dist site *.egg-info .pytest_cache .mypy_cache .ruff_cache spark-warehouse metastore_db derby.log demo-output bench-output

@@ -55,6 +55,13 @@ DEV = [
     "databricks-bundles>=1.22,<2",
 ]
 
+# The documentation site (mkdocs.yml, docs/): `make docs`, and `make test` builds it strictly.
+DOCS = [
+    "mkdocs>=1.6,<2",
+    "mkdocs-material>=9.5",
+    "mkdocstrings[python]>=1.0",
+]
+
 setup(
     name="customerio-sink",
     version=VERSION,
@@ -82,7 +89,8 @@ setup(
         "local": LOCAL,
         "protect": PROTECT,
         "dev": DEV,
-        "all": LOCAL + DEV,
+        "docs": DOCS,
+        "all": LOCAL + DEV + DOCS,
     },
     entry_points={
         "console_scripts": [

@@ -50,6 +50,7 @@ from customerio_sink.validators import check_message
 __all__ = ["LIBRARY", "CustomerIOClient"]
 
 LIBRARY = {"name": "customerio-sink", "version": __version__}
+"""The ``context.library`` this package puts on every message: its name and version."""
 Invalidate = Callable[[str], None]
 
 # Calls that change what the App API returns for a person: evict them from lookup caches.

@@ -210,3 +210,4 @@ class Devices:
 
 
 SinkMapping = People | Events | Objects | Relationships | Devices
+"""Any one of the mapping classes: what ``cio.sync`` and ``cio.writer`` accept as ``mapping=``."""

@@ -35,10 +35,12 @@ FAMILIES: dict[str, tuple[type[CatalogEvent], ...]] = {
     "mobile": mobile.EVENTS,
     "video": video.EVENTS,
 }
+"""Family name (``ecommerce``, ``video``, ...) → the event models of that family."""
 
 CATALOG: dict[str, type[CatalogEvent]] = {
     model.EVENT: model for models in FAMILIES.values() for model in models
 }
+"""Event name (``Order Completed``) → its model; every event of every family."""
 
 
 def model_for(event: str) -> type[CatalogEvent]:

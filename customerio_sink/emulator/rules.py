@@ -66,6 +66,7 @@ SEMANTIC_EVENTS: dict[str, SemanticEvent] = {
         (("properties",), ("properties.actionType", "properties.activityType")),
     ),
 }
+"""Semantic event name → the OpenAPI schema it is checked against and the fields it requires."""
 
 _MISSING = object()
 

@@ -60,6 +60,7 @@ ADJUSTMENTS = (
     "group: requires 'groupId' plus 'userId' (Known User) or 'anonymousId' (Anonymous User), as "
     "the file's batch-item schema does (its group schema requires nothing)",
 )
+"""Where the emulator departs from the packaged OpenAPI file, and why (one line each)."""
 
 _OBJECT_TYPE_ID = {
     "anyOf": [{"type": "integer"}, {"type": "string", "pattern": "^[0-9]+$"}],

@@ -38,6 +38,7 @@ IMPORT_SCHEMA = (
     "original_timestamp STRING, properties STRING, traits STRING, context STRING, "
     "source_file STRING, line BIGINT, imported_at TIMESTAMP"
 )
+"""The Delta schema of an imported queue table (one row per message, original id and time kept)."""
 _CHUNK = 50_000
 
 

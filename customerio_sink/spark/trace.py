@@ -44,6 +44,7 @@ SKIPPED = "skipped"
 NOT_FOUND = "not_found"
 #: Outcomes in order of precedence for one message (delivered beats an earlier failure).
 OUTCOMES = (ACKED, DEAD, PARKED, SKIPPED, NOT_FOUND)
+"""What can become of a row, in order of precedence for one message."""
 
 # (ledger table, outcome, time column, reason expression)
 _SOURCES = (

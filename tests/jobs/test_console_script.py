@@ -66,4 +66,4 @@ def test_cluster_installs_never_replace_the_runtimes_spark() -> None:
         assert not [r for r in extras[name] if r.startswith(("pyspark", "delta-spark"))], name
     pins = [r for r in extras["local"] if "==" in r]
     assert {p.split("==")[0] for p in pins} == {"pyspark", "delta-spark"}
-    assert '".[local,dev]"' in (ROOT / "Makefile").read_text()
+    assert '".[local,dev,docs]"' in (ROOT / "Makefile").read_text()
