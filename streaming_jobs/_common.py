@@ -153,13 +153,21 @@ def sink_options(
     args: argparse.Namespace, mapping: MessageMapping, key: SecretKey | None
 ) -> SinkOptions:
     """The :class:`SinkOptions` the common flags describe, for this mapping and key."""
+    import dataclasses
+
+    from customerio_sink.spark.keys import key_source_of, payload_cipher
     from customerio_sink.spark.options import SinkOptions
 
+    ledger = dataclasses.replace(
+        ledger_of(args), cipher=payload_cipher(getattr(args, "payload_key", None))
+    )
     return SinkOptions(
         job=job_name(args),
         mapping=mapping,
-        ledger=ledger_of(args),
+        ledger=ledger,
         api_key=key,
+        key_source=None if key is None else key_source_of(args),
+        key_rotation_window_s=getattr(args, "key_rotation_window_seconds", None) or 3600.0,
         endpoint=args.endpoint,
         region=args.region,
         rate_requests=args.rate_requests or None,

@@ -14,7 +14,7 @@ wrote as they went; :meth:`Ledger.ingest` turns one batch's journal into table r
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -156,6 +156,9 @@ class Ledger:
     schema: str | None = None
     journal_dir: str | None = None
     prefix: str = ""
+    # A customerio_sink.protect.PayloadCipher: dead-letter and retry-queue payloads are stored
+    # encrypted with it (None: stored as sent).
+    cipher: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         from customerio_sink.errors import ConfigError
@@ -227,6 +230,8 @@ class Ledger:
         writer = df.write.format("delta").mode("append")
         if app_id is not None:
             writer = writer.option("txnAppId", f"{app_id}:{name}").option("txnVersion", version)
+            # Change tracking: who wrote this commit (DESCRIBE HISTORY's userMetadata).
+            writer = writer.option("userMetadata", f"customerio-sink {app_id} batch {version}")
         if self.schema:
             writer.saveAsTable(self.table(name))
         else:
@@ -556,6 +561,11 @@ class Ledger:
                     "retry_queue",
                 )
             )
+        if self.cipher is not None:
+            frames = [
+                (self.cipher.encrypt_columns(df, ["payload"]) if name != "acks" else df, name)
+                for df, name in frames
+            ]
         return [partial(self._append, df, name, app_id, batch_id) for df, name in frames]
 
 

@@ -55,7 +55,9 @@ class LedgerTarget:
     def to_dict(self) -> dict[str, Any]:
         return {
             "job": self.job,
-            "ledger": dataclasses.asdict(self.ledger),
+            "ledger": {  # never the payload cipher (it holds a key)
+                k: v for k, v in dataclasses.asdict(self.ledger).items() if k != "cipher"
+            },
             "source_name": self.source_name,
             "dry_run": self.dry_run,
         }
