@@ -37,7 +37,7 @@ OPS_TABLES: dict[str, str] = {
         "latency_p95_ms DOUBLE, latency_p99_ms DOUBLE, success_rate DOUBLE, "
         "dead_letter_rate DOUBLE, dead_by_reason MAP<STRING,BIGINT>, "
         "events_by_name MAP<STRING,BIGINT>, people_identified BIGINT, objects_changed BIGINT, "
-        "relationship_changes BIGINT, batch_seconds DOUBLE, lag_seconds DOUBLE, "
+        "relationship_changes BIGINT, batch_seconds DOUBLE, lag_versions BIGINT, "
         "budget_share DOUBLE, started_at TIMESTAMP, finished_at TIMESTAMP"
     ),
     # One row per alert that fired (see customerio_sink.spark.alerts).
