@@ -18,6 +18,7 @@ from customerio_sink.emulator import Emulator
 from customerio_sink.errors import AuthenticationError
 from customerio_sink.secrets import RotatingKey, SecretKey
 from customerio_sink.spark.keys import KeyRotation, KeySource
+from customerio_sink.spark.metrics import install_metrics
 from customerio_sink.spark.runner import read_source
 from customerio_sink.spark.writer import CustomerIOWriter
 
@@ -72,10 +73,12 @@ def rotated_run(spark: Any, tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
                 partitions=1,  # one sending task per batch: one 401 in the window
             )
             writer = CustomerIOWriter(opts)
+            metrics = install_metrics(spark, opts)
             _append_events(spark, source, 0)
             query = (
                 read_source(spark, source, kind="queue")
-                .writeStream.foreachBatch(writer)
+                .writeStream.queryName(opts.job)
+                .foreachBatch(writer)
                 .option("checkpointLocation", str(tmp_path / "cp"))
                 .start()
             )
@@ -87,8 +90,10 @@ def rotated_run(spark: Any, tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
                 emu.pipelines.config = dataclasses.replace(emu.pipelines.config, keys=(KEY_B,))
                 _append_events(spark, source, 2)
                 query.processAllAvailable()
+                assert metrics.wait_for(opts.job, {0, 1, 2})
             finally:
                 query.stop()
+                spark.streams.removeListener(metrics)
             yield {
                 "options": opts,
                 "writer": writer,
@@ -136,6 +141,7 @@ def test_no_key_in_logs_ledger_rows_or_files_of_a_run(
     logs = "\n".join(rotated_run["logs"])
     assert "changed (fingerprint" in logs  # the driver said the key rotated
     texts = [logs, repr(opts), repr(rotated_run["writer"])]
+    assert opts.ledger.read(spark, "metrics").count() == 3  # the metrics are searched too
     for name in list(TABLES) + list(OPS_TABLES):
         try:
             rows = opts.ledger.read(spark, name).collect()
