@@ -107,6 +107,11 @@ def build_parser(
             "Data Source",
         )
         src.add_argument(
+            "--metrics",
+            action="store_true",
+            help="write a row per micro-batch to the ledger's metrics table (for the alerts job)",
+        )
+        src.add_argument(
             "--timeout-seconds",
             type=positive(float),
             metavar="S",

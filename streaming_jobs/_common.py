@@ -317,6 +317,11 @@ def run_stream_job(
             f"{'dry run' if options.dry_run else options.endpoint or options.region or 'us'}, "
             f"checkpoint {args.checkpoint}, ledger {options.ledger.path or options.ledger.schema}"
         )
+        metrics = None
+        if getattr(args, "metrics", False):
+            from customerio_sink.spark.metrics import install_metrics
+
+            metrics = install_metrics(spark, options)
         stop = threading.Event()
         with _StopOnSignal(stop):
             result = run_sync(
@@ -331,6 +336,9 @@ def run_stream_job(
                 stop_event=stop,
                 on_start=query.append,
             )
+        if metrics is not None:  # the last batches' rows, then stop listening
+            metrics.wait_for(job, {int(b["batch_id"]) for b in result.batches})
+            spark.streams.removeListener(metrics)
     except ConfigError as exc:  # before anything was sent: a bad flag or column
         print(f"{job}: error: {error_line(exc, key)[len('ConfigError: ') :]}", file=sys.stderr)
         return EXIT_ARGS
