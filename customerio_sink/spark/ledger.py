@@ -92,6 +92,8 @@ TABLE_PROPERTIES: dict[str, dict[str, str]] = {
     },
 }
 
+USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+
 #: Columns of the rows a caller adds to a batch's skipped rows (``ingest(extra_skipped=...)``).
 SKIPPED_ROW_COLUMNS = (
     "message_id",
@@ -230,8 +232,11 @@ class Ledger:
         writer = df.write.format("delta").mode("append")
         if app_id is not None:
             writer = writer.option("txnAppId", f"{app_id}:{name}").option("txnVersion", version)
-            # Change tracking: who wrote this commit (DESCRIBE HISTORY's userMetadata).
-            writer = writer.option("userMetadata", f"customerio-sink {app_id} batch {version}")
+            # Change tracking: which job, run and batch wrote this commit (DESCRIBE HISTORY's
+            # userMetadata), after the session's own (the bundle's target and git commit).
+            meta = f"customerio-sink {app_id} batch {version}"
+            deployed = df.sparkSession.conf.get(USER_METADATA_CONF, None)
+            writer = writer.option("userMetadata", f"{deployed}; {meta}" if deployed else meta)
         if self.schema:
             writer.saveAsTable(self.table(name))
         else:
