@@ -32,7 +32,15 @@ if TYPE_CHECKING:
 
     from customerio_sink.spark.options import SinkOptions
 
-__all__ = ["KeyRotation", "KeySource", "payload_cipher", "read_databricks_secret", "source_of"]
+__all__ = [
+    "CipherRef",
+    "KeyRotation",
+    "KeySource",
+    "payload_cipher",
+    "read_databricks_secret",
+    "resolve_cipher",
+    "source_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -208,5 +216,26 @@ def payload_cipher(spec: str | None) -> Any:
         return None
     from customerio_sink.protect import PayloadCipher
 
-    source = parse_source(spec)
-    return PayloadCipher(source.read(), secret_name=source.name)
+    # The spec itself is the cipher's secret name: errors show it, and markers and options
+    # carry it (never the key) to rebuild the cipher.
+    return PayloadCipher(parse_source(spec).read(), secret_name=spec)
+
+
+@dataclass(frozen=True)
+class CipherRef:
+    """The payload key's secret by name only, read where a payload is first encrypted or
+    decrypted (the Data Source's Python workers build options but never encrypt: the driver's
+    ledger thread does, and its environment and secrets are the ones to read)."""
+
+    secret_name: str
+
+    def __post_init__(self) -> None:
+        parse_source(self.secret_name)  # a malformed name fails fast
+
+
+def resolve_cipher(cipher: Any) -> Any:
+    """A :class:`~customerio_sink.protect.PayloadCipher` for a :class:`CipherRef` (reading its
+    secret now); anything else unchanged."""
+    if isinstance(cipher, CipherRef):
+        return payload_cipher(cipher.secret_name)
+    return cipher

@@ -567,8 +567,11 @@ class Ledger:
                 )
             )
         if self.cipher is not None:
+            from customerio_sink.spark.keys import resolve_cipher
+
+            cipher = resolve_cipher(self.cipher)
             frames = [
-                (self.cipher.encrypt_columns(df, ["payload"]) if name != "acks" else df, name)
+                (cipher.encrypt_columns(df, ["payload"]) if name != "acks" else df, name)
                 for df, name in frames
             ]
         return [partial(self._append, df, name, app_id, batch_id) for df, name in frames]

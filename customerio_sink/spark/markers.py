@@ -60,13 +60,17 @@ class LedgerTarget:
             },
             "source_name": self.source_name,
             "dry_run": self.dry_run,
+            # Where the payload key lives ("scope/key" or "env:NAME"), read again by the driver.
+            "payload_key": getattr(self.ledger.cipher, "secret_name", None) or None,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LedgerTarget:
-        return cls(
-            data["job"], Ledger(**data["ledger"]), data["source_name"], bool(data["dry_run"])
-        )
+        from customerio_sink.spark.keys import CipherRef
+
+        spec = data.get("payload_key")
+        ledger = Ledger(**data["ledger"], cipher=CipherRef(spec) if spec else None)
+        return cls(data["job"], ledger, data["source_name"], bool(data["dry_run"]))
 
 
 def write_marker(registry: str, run_id: str, target: HasTarget, kind: str) -> None:

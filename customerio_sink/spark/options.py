@@ -169,13 +169,13 @@ class SinkOptions:
             mapping = MessageMapping.from_dict(json.loads(opts["mapping"]))
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"option mapping: not a valid mapping JSON ({exc})") from None
-        from customerio_sink.spark.keys import payload_cipher, source_of
+        from customerio_sink.spark.keys import CipherRef, source_of
 
         ledger = Ledger(
             path=opts.get("ledger_path"),
             schema=opts.get("ledger_schema"),
             journal_dir=opts.get("journal_dir"),
-            cipher=payload_cipher(opts.get("payload_key")),
+            cipher=CipherRef(opts["payload_key"]) if opts.get("payload_key") else None,
         )
         dry_run = _bool("dry_run", opts.get("dry_run", "false"))
         if "api_key" in opts:
@@ -245,6 +245,14 @@ class SinkOptions:
             out["ledger_schema"] = self.ledger.schema
         if self.ledger.journal_dir:
             out["journal_dir"] = self.ledger.journal_dir
+        if self.ledger.cipher is not None:  # the secret's name ("scope/key", "env:NAME")
+            payload_key = getattr(self.ledger.cipher, "secret_name", "")
+            if not payload_key:
+                raise ConfigError(
+                    "a payload cipher travels to the Data Source by its secret's name: build "
+                    "it with customerio_sink.spark.keys.payload_cipher('scope/key' or 'env:NAME')"
+                )
+            out["payload_key"] = payload_key
         for name in (
             "endpoint",
             "region",

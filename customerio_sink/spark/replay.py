@@ -117,7 +117,10 @@ def _send(
 ) -> dict[str, dict[str, Any]]:
     """Send rows (oldest first per key) through the engine; outcome per message id."""
     settings = replace(send_settings(options, run_id, 1), on_transient="park", collapse=False)
-    run_partition([_input(rows, fix, options.ledger.cipher)], settings, 0, 0)
+    from customerio_sink.spark.keys import resolve_cipher
+
+    cipher = resolve_cipher(options.ledger.cipher)
+    run_partition([_input(rows, fix, cipher)], settings, 0, 0)
     return _journal_outcomes(options, run_id)
 
 

@@ -85,3 +85,34 @@ def test_encrypted_letters_replay_with_the_key_and_not_without(
     # What replay wrote back stays encrypted.
     for row in opts.ledger.read(spark, "dead_letters").collect():
         assert is_encrypted(row.payload)
+
+
+def test_the_data_source_door_stores_encrypted_payloads_too(
+    spark: Any, tmp_path: Path, emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from customerio_sink.spark.datasource import prepare, register
+    from customerio_sink.spark.listener import ingestor
+
+    monkeypatch.setenv("CIO_TEST_PAYLOAD_KEY", generate_key().reveal())
+    opts = sink_options(tmp_path, emulator, EVENTS, "pii-ds")
+    opts = opts.with_(
+        ledger=dataclasses.replace(opts.ledger, cipher=payload_cipher("env:CIO_TEST_PAYLOAD_KEY"))
+    )
+    options = opts.to_options()
+    assert options["payload_key"] == "env:CIO_TEST_PAYLOAD_KEY"  # the name travels, not the key
+    old = (datetime.now(timezone.utc) - timedelta(days=9)).isoformat()
+    df = spark.createDataFrame(
+        [
+            ("e1", "u1", "Order Completed", "{}", old),
+            ("e2", "u2", None, '{"email": "u2@example.com"}', old),
+        ],
+        "event_id STRING, user_id STRING, event STRING, properties STRING, ts STRING",
+    )
+    register(spark)
+    writer = prepare(df, opts).write.format("customerio").options(**options)
+    writer.option("run_id", "pii-ds-1").mode("append").save()
+    ingestor().wait_for("pii-ds-1", 0, 180.0)  # type: ignore[union-attr]
+    [dead] = opts.ledger.read(spark, "dead_letters").collect()
+    assert is_encrypted(dead.payload) and "example.com" not in dead.payload
+    cipher = payload_cipher("env:CIO_TEST_PAYLOAD_KEY")
+    assert json.loads(cipher.decrypt_text(dead.payload))["userId"] == "u2"
