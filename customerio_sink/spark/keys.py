@@ -109,6 +109,7 @@ class KeyRotation:
         self._current: SecretKey | None = None
         self._previous: SecretKey | None = None
         self._rotated_at = 0.0
+        self._table_ready = False
 
     def refresh(self) -> tuple[RotatingKey, bool]:
         """(the key for the next batch, whether it changed since the last batch)."""
@@ -160,7 +161,9 @@ class KeyRotation:
 
         def write() -> None:
             try:
-                ensure_ops_table(spark, ledger, "key_audit")
+                if not self._table_ready:
+                    ensure_ops_table(spark, ledger, "key_audit")
+                    self._table_ready = True
                 append_ops(spark, ledger, "key_audit", [row], f"{options.job}:{run_id}", batch_id)
             except BaseException as exc:  # raised on the caller's thread by wait()
                 errors.append(exc)
