@@ -120,6 +120,7 @@ class CustomerIOClient(MessageCalls):
         utcnow: Callable[[], datetime] = utcnow,
         allow_cross_region: bool | None = None,
     ) -> None:
+        previous = getattr(api_key, "previous", None)  # a RotatingKey in its rotation window
         self.api_key = SecretKey(api_key)
         self.base_url = pipelines_base_url(
             self.api_key, region, endpoint, allow_cross_region=allow_cross_region
@@ -147,6 +148,7 @@ class CustomerIOClient(MessageCalls):
             timeout=timeout,
             user_agent=user_agent,
             headers={"X-Strict-Mode": "1"} if strict else None,
+            fallback_auth_header=pipelines_auth_header(previous) if previous else None,
         )
 
     def __repr__(self) -> str:

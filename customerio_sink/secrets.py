@@ -15,7 +15,7 @@ from pathlib import Path
 
 from customerio_sink.errors import ConfigError
 
-__all__ = ["SecretKey"]
+__all__ = ["RotatingKey", "SecretKey"]
 
 _MASK = "**********"
 
@@ -87,3 +87,35 @@ class SecretKey:
 
     def __setstate__(self, state: str) -> None:
         self._value = state
+
+
+class RotatingKey(SecretKey):
+    """The current key, and during a rotation window the key it replaced (``previous``).
+
+    Sends use the current key; a client that gets a 401 with it tries ``previous`` once (see
+    :class:`~customerio_sink.transport.Sender`). Prints, compares and hashes as the current key.
+    """
+
+    __slots__ = ("_previous",)
+
+    def __init__(self, value: str | SecretKey, previous: str | SecretKey | None = None) -> None:
+        super().__init__(value)
+        self._previous = None if previous is None else SecretKey(previous)
+
+    @property
+    def previous(self) -> SecretKey | None:
+        """The replaced key while the rotation window is open, else None."""
+        return self._previous
+
+    def __eq__(self, other: object) -> bool:
+        return super().__eq__(other)
+
+    def __hash__(self) -> int:
+        return super().__hash__()
+
+    def __getstate__(self) -> tuple[str, str | None]:  # type: ignore[override]
+        return (self._value, None if self._previous is None else self._previous.reveal())
+
+    def __setstate__(self, state: tuple[str, str | None]) -> None:  # type: ignore[override]
+        self._value, previous = state
+        self._previous = None if previous is None else SecretKey(previous)

@@ -230,9 +230,12 @@ class Sender:
         timeout: Timeout = 10.0,
         user_agent: str | None = None,
         headers: Mapping[str, str] | None = None,
+        fallback_auth_header: SecretKey | None = None,
     ) -> None:
         self.base_url = base_url
         self._auth_header = auth_header
+        # A key rotation window: the replaced key's header, tried once after a 401.
+        self._fallback_auth_header = fallback_auth_header
         self.transport = transport
         self.retry = retry
         self.rate_limiter = rate_limiter
@@ -291,6 +294,9 @@ class Sender:
             try:
                 response = self._attempt(method, url, headers, payload, state)
             except CustomerIOSinkError as exc:
+                if self._use_fallback(exc):
+                    headers["Authorization"] = self._auth_header.reveal()
+                    continue
                 exc.message_ids = ids
                 exc.attempts = state.count
                 exc.args = (exc._text(),)
@@ -305,6 +311,19 @@ class Sender:
                 )
                 call_hook(self.on_request, metrics)
                 return response, metrics
+
+    def _use_fallback(self, exc: CustomerIOSinkError) -> bool:
+        """After a 401, switch to the rotation window's previous key (once per sender)."""
+        if self._fallback_auth_header is None or exc.status != 401:
+            return False
+        if not isinstance(exc, AuthenticationError):
+            return False
+        self._auth_header, self._fallback_auth_header = self._fallback_auth_header, None
+        log.warning(
+            "Customer.io answered 401 to the current API key: falling back to the previous key "
+            "once (key rotation window); this sender keeps the previous key from now on"
+        )
+        return True
 
     def _attempt(
         self,

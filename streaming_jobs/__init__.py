@@ -9,6 +9,10 @@
 ``replay_dead_letters``  re-send chosen dead letters, or drain the retry queue
 =======================  ==============================================================
 
+Operations jobs: ``erase`` (GDPR erasure at Customer.io and in the ledger), ``retention`` (old
+ledger rows deleted, then VACUUM), ``maintenance`` (OPTIMIZE, retention, VACUUM) and ``alerts``
+(alert rules over the metrics table that ``--metrics`` makes a sync write).
+
 Tools beside the jobs (no shared sending flags): ``trace`` (where did row X go) and ``migrate``
 (import exports, backfill history, re-key people, the cut-over check).
 
@@ -18,7 +22,8 @@ Run ``python -m streaming_jobs.<name> --help``; a Databricks job calls
 
 from __future__ import annotations
 
-__all__ = ["JOBS", "TOOLS"]
+__all__ = ["JOBS", "OPS", "TOOLS"]
 
 JOBS = ("sync_people", "sync_events", "sync_objects", "sync_devices", "replay_dead_letters")
 TOOLS = ("trace", "migrate")
+OPS = ("erase", "retention", "maintenance", "alerts")

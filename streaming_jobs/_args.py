@@ -107,6 +107,11 @@ def build_parser(
             "Data Source",
         )
         src.add_argument(
+            "--metrics",
+            action="store_true",
+            help="write a row per micro-batch to the ledger's metrics table (for the alerts job)",
+        )
+        src.add_argument(
             "--timeout-seconds",
             type=positive(float),
             metavar="S",
@@ -137,6 +142,20 @@ def build_parser(
     )
     cio.add_argument("--secret-scope", metavar="S", help="Databricks secret scope of the key")
     cio.add_argument("--secret-key", metavar="K", help="Databricks secret key name of the key")
+    cio.add_argument(
+        "--key-rotation-window-seconds",
+        type=positive(float),
+        default=3600.0,
+        metavar="S",
+        help="the key is read again before every micro-batch; after it changed, a 401 with the "
+        "new key is retried once with the old one for S seconds (default 3600)",
+    )
+    cio.add_argument(
+        "--payload-key",
+        metavar="SCOPE/KEY|env:NAME",
+        help="secret holding a Fernet key: dead-letter and retry-queue payloads are stored "
+        "encrypted with it, and replay decrypts them with it",
+    )
     cio.add_argument(
         "--rate-requests",
         type=ranged("rate_requests"),

@@ -153,13 +153,21 @@ def sink_options(
     args: argparse.Namespace, mapping: MessageMapping, key: SecretKey | None
 ) -> SinkOptions:
     """The :class:`SinkOptions` the common flags describe, for this mapping and key."""
+    import dataclasses
+
+    from customerio_sink.spark.keys import key_source_of, payload_cipher
     from customerio_sink.spark.options import SinkOptions
 
+    ledger = dataclasses.replace(
+        ledger_of(args), cipher=payload_cipher(getattr(args, "payload_key", None))
+    )
     return SinkOptions(
         job=job_name(args),
         mapping=mapping,
-        ledger=ledger_of(args),
+        ledger=ledger,
         api_key=key,
+        key_source=None if key is None else key_source_of(args),
+        key_rotation_window_s=getattr(args, "key_rotation_window_seconds", None) or 3600.0,
         endpoint=args.endpoint,
         region=args.region,
         rate_requests=args.rate_requests or None,
@@ -309,6 +317,11 @@ def run_stream_job(
             f"{'dry run' if options.dry_run else options.endpoint or options.region or 'us'}, "
             f"checkpoint {args.checkpoint}, ledger {options.ledger.path or options.ledger.schema}"
         )
+        metrics = None
+        if getattr(args, "metrics", False):
+            from customerio_sink.spark.metrics import install_metrics
+
+            metrics = install_metrics(spark, options)
         stop = threading.Event()
         with _StopOnSignal(stop):
             result = run_sync(
@@ -323,6 +336,9 @@ def run_stream_job(
                 stop_event=stop,
                 on_start=query.append,
             )
+        if metrics is not None:  # the last batches' rows, then stop listening
+            metrics.wait_for(job, {int(b["batch_id"]) for b in result.batches})
+            spark.streams.removeListener(metrics)
     except ConfigError as exc:  # before anything was sent: a bad flag or column
         print(f"{job}: error: {error_line(exc, key)[len('ConfigError: ') :]}", file=sys.stderr)
         return EXIT_ARGS

@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from streaming_jobs import JOBS, TOOLS
+from streaming_jobs import JOBS, OPS, TOOLS
 
 __all__ = ["main"]
 
@@ -24,6 +24,12 @@ jobs:
   sync_objects         objects or relationships change feed -> group / Object Deleted
   sync_devices         devices change feed -> Device Created or Updated / Device Deleted
   replay_dead_letters  re-send fixed dead letters, or drain the retry queue
+
+operations:
+  erase                GDPR erasure: User Deleted (+ suppress), the person's ledger rows removed
+  retention            delete ledger rows older than N days, then VACUUM
+  maintenance          OPTIMIZE (Z-order) + retention + VACUUM over the ledger tables
+  alerts               alert rules over the metrics table -> alerts table / webhook
 
 tools:
   trace                where did row X go: acked, dead-lettered, parked or skipped (and why)
@@ -40,9 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(USAGE, end="")
         return 0 if args else 2
     name = args[0].replace("-", "_")
-    if name not in JOBS + TOOLS:
+    if name not in JOBS + OPS + TOOLS:
         print(
-            f"customerio-sink: error: no job {args[0]!r} (jobs: {', '.join(JOBS + TOOLS)})",
+            f"customerio-sink: error: no job {args[0]!r} (jobs: {', '.join(JOBS + OPS + TOOLS)})",
             file=sys.stderr,
         )
         return 2

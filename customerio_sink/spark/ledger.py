@@ -14,7 +14,7 @@ wrote as they went; :meth:`Ledger.ingest` turns one batch's journal into table r
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -92,6 +92,8 @@ TABLE_PROPERTIES: dict[str, dict[str, str]] = {
     },
 }
 
+USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+
 #: Columns of the rows a caller adds to a batch's skipped rows (``ingest(extra_skipped=...)``).
 SKIPPED_ROW_COLUMNS = (
     "message_id",
@@ -156,6 +158,9 @@ class Ledger:
     schema: str | None = None
     journal_dir: str | None = None
     prefix: str = ""
+    # A customerio_sink.protect.PayloadCipher: dead-letter and retry-queue payloads are stored
+    # encrypted with it (None: stored as sent).
+    cipher: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         from customerio_sink.errors import ConfigError
@@ -227,6 +232,11 @@ class Ledger:
         writer = df.write.format("delta").mode("append")
         if app_id is not None:
             writer = writer.option("txnAppId", f"{app_id}:{name}").option("txnVersion", version)
+            # Change tracking: which job, run and batch wrote this commit (DESCRIBE HISTORY's
+            # userMetadata), after the session's own (the bundle's target and git commit).
+            meta = f"customerio-sink {app_id} batch {version}"
+            deployed = df.sparkSession.conf.get(USER_METADATA_CONF, None)
+            writer = writer.option("userMetadata", f"{deployed}; {meta}" if deployed else meta)
         if self.schema:
             writer.saveAsTable(self.table(name))
         else:
@@ -556,6 +566,14 @@ class Ledger:
                     "retry_queue",
                 )
             )
+        if self.cipher is not None:
+            from customerio_sink.spark.keys import resolve_cipher
+
+            cipher = resolve_cipher(self.cipher)
+            frames = [
+                (cipher.encrypt_columns(df, ["payload"]) if name != "acks" else df, name)
+                for df, name in frames
+            ]
         return [partial(self._append, df, name, app_id, batch_id) for df, name in frames]
 
 

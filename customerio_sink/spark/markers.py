@@ -55,16 +55,22 @@ class LedgerTarget:
     def to_dict(self) -> dict[str, Any]:
         return {
             "job": self.job,
-            "ledger": dataclasses.asdict(self.ledger),
+            "ledger": {  # never the payload cipher (it holds a key)
+                k: v for k, v in dataclasses.asdict(self.ledger).items() if k != "cipher"
+            },
             "source_name": self.source_name,
             "dry_run": self.dry_run,
+            # Where the payload key lives ("scope/key" or "env:NAME"), read again by the driver.
+            "payload_key": getattr(self.ledger.cipher, "secret_name", None) or None,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LedgerTarget:
-        return cls(
-            data["job"], Ledger(**data["ledger"]), data["source_name"], bool(data["dry_run"])
-        )
+        from customerio_sink.spark.keys import CipherRef
+
+        spec = data.get("payload_key")
+        ledger = Ledger(**data["ledger"], cipher=CipherRef(spec) if spec else None)
+        return cls(data["job"], ledger, data["source_name"], bool(data["dry_run"]))
 
 
 def write_marker(registry: str, run_id: str, target: HasTarget, kind: str) -> None:

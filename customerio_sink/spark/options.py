@@ -113,6 +113,10 @@ class SinkOptions:
     concurrency: int | None = None
     partitions: int | None = None
     source_name: str = ""
+    # Where the key is read again before each foreachBatch micro-batch (rotation without a
+    # restart, see customerio_sink.spark.keys); None keeps api_key for the life of the job.
+    key_source: Any = None
+    key_rotation_window_s: float = 3600.0
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", self.job or ""):
@@ -165,10 +169,13 @@ class SinkOptions:
             mapping = MessageMapping.from_dict(json.loads(opts["mapping"]))
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"option mapping: not a valid mapping JSON ({exc})") from None
+        from customerio_sink.spark.keys import CipherRef, source_of
+
         ledger = Ledger(
             path=opts.get("ledger_path"),
             schema=opts.get("ledger_schema"),
             journal_dir=opts.get("journal_dir"),
+            cipher=CipherRef(opts["payload_key"]) if opts.get("payload_key") else None,
         )
         dry_run = _bool("dry_run", opts.get("dry_run", "false"))
         if "api_key" in opts:
@@ -196,6 +203,7 @@ class SinkOptions:
             "on_transient": opts.get("on_transient"),
             "dry_run": dry_run,
             "source_name": opts.get("source_name", ""),
+            "key_source": source_of(opts),
         }
         floats = (
             "rate_period_s",
@@ -204,6 +212,7 @@ class SinkOptions:
             "retry_after_cap_s",
             "breaker_recovery_s",
             "timeout_s",
+            "key_rotation_window_s",
         )
         ints = (
             "max_body_bytes",
@@ -236,6 +245,14 @@ class SinkOptions:
             out["ledger_schema"] = self.ledger.schema
         if self.ledger.journal_dir:
             out["journal_dir"] = self.ledger.journal_dir
+        if self.ledger.cipher is not None:  # the secret's name ("scope/key", "env:NAME")
+            payload_key = getattr(self.ledger.cipher, "secret_name", "")
+            if not payload_key:
+                raise ConfigError(
+                    "a payload cipher travels to the Data Source by its secret's name: build "
+                    "it with customerio_sink.spark.keys.payload_cipher('scope/key' or 'env:NAME')"
+                )
+            out["payload_key"] = payload_key
         for name in (
             "endpoint",
             "region",

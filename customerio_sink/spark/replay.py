@@ -75,12 +75,18 @@ def _journal_outcomes(options: SinkOptions, run_id: str) -> dict[str, dict[str, 
     return outcomes
 
 
-def _input(rows: list[Any], fix: PayloadFix | None) -> dict[str, list[Any]]:
+def _input(rows: list[Any], fix: PayloadFix | None, cipher: Any = None) -> dict[str, list[Any]]:
     """The engine's input columns for stored letters, after the fix. A message over 32 KB
-    carries the rule as its error, so the engine dead-letters it with that reason."""
+    carries the rule as its error, so the engine dead-letters it with that reason.
+
+    Encrypted payloads (``payload_key``) are decrypted with ``cipher`` first; without it (or
+    with the wrong key) :class:`DecryptionError` is raised before anything is sent."""
+    from customerio_sink.protect import require_plain
+
     columns: dict[str, list[Any]] = {c: [] for c in INPUT_COLUMNS}
     for r in rows:
-        payload = r.payload.encode("utf-8")
+        stored = cipher.open_payload(r.payload) if cipher is not None else require_plain(r.payload)
+        payload = (stored or "").encode("utf-8")
         if fix is not None:
             payload = orjson.dumps(fix(orjson.loads(payload)))
         error = None
@@ -111,7 +117,10 @@ def _send(
 ) -> dict[str, dict[str, Any]]:
     """Send rows (oldest first per key) through the engine; outcome per message id."""
     settings = replace(send_settings(options, run_id, 1), on_transient="park", collapse=False)
-    run_partition([_input(rows, fix)], settings, 0, 0)
+    from customerio_sink.spark.keys import resolve_cipher
+
+    cipher = resolve_cipher(options.ledger.cipher)
+    run_partition([_input(rows, fix, cipher)], settings, 0, 0)
     return _journal_outcomes(options, run_id)
 
 

@@ -126,6 +126,7 @@ class CustomerIOWriter:
     history: list[dict[str, Any]] = field(default_factory=list)
     exclude: Callable[[DataFrame], tuple[DataFrame, DataFrame]] | None = None
     _tables_ready: bool = field(default=False, repr=False)
+    _keys: Any = field(default=None, repr=False)  # a KeyRotation when the key is re-read
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         spark = batch_df.sparkSession
@@ -135,6 +136,9 @@ class CustomerIOWriter:
         if not self._tables_ready:
             opts.ledger.ensure_tables(spark)
             self._tables_ready = True
+        audit_written = None
+        if opts.key_source is not None:  # the key read again (rotation), an audit row per batch
+            opts, audit_written = self._key_for_batch(spark, run_id, batch_id)
         # Batches before this one are committed by the checkpoint and already in the ledger.
         journal.prune_before(opts.ledger.journal, f"{opts.job}/{run_id}", batch_id)
 
@@ -181,6 +185,8 @@ class CustomerIOWriter:
             extra_skipped=prior,
         )
         lineage["send_seconds"] = round(time.monotonic() - t0, 3)
+        if audit_written is not None:
+            audit_written()
         self.history.append(lineage)
         log.info(
             "job %s batch %s: %s rows in, %s acked, %s dead-lettered, %s parked, %s skipped, "
@@ -196,6 +202,17 @@ class CustomerIOWriter:
         )
         if self.progress:
             self.progress(lineage)
+
+    def _key_for_batch(
+        self, spark: SparkSession, run_id: str, batch_id: int
+    ) -> tuple[SinkOptions, Callable[[], None]]:
+        from customerio_sink.spark.keys import KeyRotation
+
+        if self._keys is None:
+            self._keys = KeyRotation(self.options.key_source, self.options.key_rotation_window_s)
+        options: SinkOptions
+        options, wait = self._keys.for_batch(spark, self.options, run_id, batch_id)
+        return options, wait
 
 
 def write_batch(df: DataFrame, options: SinkOptions, batch_id: int = 0) -> dict[str, Any]:

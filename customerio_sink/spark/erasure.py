@@ -1,0 +1,217 @@
+"""GDPR erasure: delete (and suppress where asked) people at Customer.io, then remove their rows
+from every ledger table, with an audit row per person.
+
+A *requests table* (or DataFrame) names the people: ``user_id`` (required), ``suppress``
+(optional boolean: also send ``User Suppressed``, so the person is not re-created by a later
+identify) and ``request_id`` (optional: the ticket the erasure answers). :func:`erase_people`
+
+1. sends ``User Deleted`` for every person (then ``User Suppressed`` where asked) through the
+   sink — the same engine, budget, retries and ledger as the syncs, in a run of its own;
+2. for each person whose calls were acknowledged, removes every ledger row about them: rows
+   keyed by them in ``acks``, ``dead_letters``, ``retry_queue`` and ``skipped`` (the erasure's
+   own acks included), dead letters and parked rows whose plain payload names them as
+   ``userId``, and ``key_map`` rows that map their old or new key; ``lineage``, ``requests``,
+   ``key_audit``, ``metrics`` and ``alerts`` hold counts, never a person. The run's journal is
+   removed too;
+3. appends one ``erasure_audit`` row per person: a keyed hash of the user id (HMAC-SHA256 with
+   ``hasher``, never the id; null without a hasher), whether suppressed, the delete call's
+   message id, how it was delivered, the rows removed per table, the job and run that did it
+   and when.
+
+A person whose delete was not acknowledged keeps their ledger rows (the dead letter or parked
+call is how it is retried) and gets an audit row saying so; run the erasure again for them.
+Deleted rows stay in files older Delta versions reference until ``VACUUM``: give
+``vacuum_hours`` (or run the retention job) to remove them from storage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from customerio_sink.errors import ConfigError
+from customerio_sink.spark.mapping import MessageMapping
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from customerio_sink.protect import KeyedHasher
+    from customerio_sink.spark.ledger import Ledger
+    from customerio_sink.spark.options import SinkOptions
+
+__all__ = ["ERASE_MAPPING", "ErasureReport", "erase_people", "remove_people"]
+
+log = logging.getLogger(__name__)
+
+#: The calls an erasure sends: one ``track`` of a semantic event per row.
+ERASE_MAPPING = MessageMapping(
+    source="queue", call="track", user_id="user_id", event_column="event", row_id="row_id"
+)
+
+#: Ledger tables with one row per message, keyed by ``source_key``.
+KEYED_TABLES = ("acks", "dead_letters", "retry_queue", "skipped")
+#: Tables whose ``payload`` may name a person (when not encrypted).
+PAYLOAD_TABLES = ("dead_letters", "retry_queue")
+
+
+@dataclass
+class ErasureReport:
+    """What one erasure run did: people erased, people whose delete did not go through, rows
+    removed per table, and the run id in ``erasure_audit``."""
+
+    run_id: str
+    erased: list[str] = field(default_factory=list)
+    not_delivered: list[str] = field(default_factory=list)
+    rows_removed: dict[str, int] = field(default_factory=dict)
+
+
+def delta_table(spark: SparkSession, ledger: Ledger, name: str) -> Any:
+    """The :class:`delta.tables.DeltaTable` of one ledger table."""
+    from delta.tables import DeltaTable
+
+    if ledger.schema:
+        return DeltaTable.forName(spark, ledger.table(name))
+    return DeltaTable.forPath(spark, ledger.location(name))
+
+
+def _requests(spark: SparkSession, requests: DataFrame | str) -> list[dict[str, Any]]:
+    df = spark.table(requests) if isinstance(requests, str) else requests
+    if "user_id" not in df.columns:
+        raise ConfigError(f"erasure requests need a user_id column (columns: {df.columns})")
+    wanted: dict[str, dict[str, Any]] = {}
+    for row in df.collect():
+        data = row.asDict()
+        uid = data.get("user_id")
+        if uid is None or not str(uid).strip():
+            continue
+        uid = str(uid)
+        entry = wanted.setdefault(uid, {"user_id": uid, "suppress": False, "request_id": None})
+        entry["suppress"] = entry["suppress"] or bool(data.get("suppress") or False)
+        entry["request_id"] = entry["request_id"] or data.get("request_id")
+    return list(wanted.values())
+
+
+def remove_people(
+    spark: SparkSession, ledger: Ledger, user_ids: list[str]
+) -> dict[str, dict[str, int]]:
+    """Delete every ledger row about ``user_ids``; rows removed per person and table."""
+    from pyspark.sql import Column
+    from pyspark.sql import functions as F
+
+    removed: dict[str, dict[str, int]] = {uid: {} for uid in user_ids}
+    if not user_ids:
+        return removed
+    for name in (*KEYED_TABLES, "key_map"):
+        if not ledger._exists(spark, name):
+            continue
+        # (condition, person) pairs: the first that holds names the person a row is about.
+        tests: list[tuple[Column, str]] = []
+        for uid in user_ids:
+            if name == "key_map":
+                tests.append(((F.col("old_key") == uid) | (F.col("new_key") == uid), uid))
+                continue
+            tests.append((F.col("source_key") == uid, uid))
+            if name in PAYLOAD_TABLES:  # a plain payload naming them under another key
+                needle = f'"userId":{json.dumps(uid)}'
+                tests.append((F.coalesce(F.instr("payload", needle) > 0, F.lit(False)), uid))
+        who = F.coalesce(*[F.when(test, F.lit(uid)) for test, uid in tests])
+        cond = who.isNotNull()
+        counts = ledger.read(spark, name).where(cond).groupBy(who.alias("who")).count().collect()
+        for who_id, n in counts:
+            removed[who_id][name] = int(n)
+        if counts:
+            delta_table(spark, ledger, name).delete(cond)
+    return removed
+
+
+def erase_people(
+    spark: SparkSession,
+    options: SinkOptions,
+    requests: DataFrame | str,
+    *,
+    hasher: KeyedHasher | None = None,
+    erased_by: str = "erase",
+    vacuum_hours: float | None = None,
+) -> ErasureReport:
+    """Erase the people of ``requests`` at Customer.io and from the ledger; see the module.
+
+    ``options`` are the sink options of the erasure job (key, endpoint, ledger, budget); its
+    mapping is replaced by :data:`ERASE_MAPPING`. ``vacuum_hours`` vacuums the tables that lost
+    rows. Raises :class:`ConfigError` for a requests table without ``user_id``.
+    """
+    from customerio_sink.spark.ops_tables import append_ops, ensure_ops_table
+    from customerio_sink.spark.retention import vacuum
+    from customerio_sink.spark.writer import CustomerIOWriter
+
+    people = _requests(spark, requests)
+    run_id = f"erase-{uuid.uuid4().hex[:12]}"
+    report = ErasureReport(run_id=run_id)
+    if not people:
+        return report
+    opts = options.with_(mapping=ERASE_MAPPING, on_transient="park", hold_recent=False)
+    schema = "row_id STRING, user_id STRING, event STRING"
+    deletes = [(f"{run_id}:delete:{p['user_id']}", p["user_id"], "User Deleted") for p in people]
+    suppresses = [
+        (f"{run_id}:suppress:{p['user_id']}", p["user_id"], "User Suppressed")
+        for p in people
+        if p["suppress"]
+    ]
+    writer = CustomerIOWriter(opts, front_door="erase", run_id=run_id)
+    writer(spark.createDataFrame(deletes, schema), 0)
+    if suppresses:
+        writer(spark.createDataFrame(suppresses, schema), 1)
+
+    # Delivery per person, from this run's ledger rows (before they are removed).
+    acks = opts.ledger.read(spark, "acks").where(f"run_id = '{run_id}'")
+    acked: dict[str, list[tuple[str, str]]] = {}
+    for r in acks.select("source_key", "event", "message_id").collect():
+        acked.setdefault(r.source_key, []).append((r.event, r.message_id))
+    done = [
+        p["user_id"]
+        for p in people
+        if len(acked.get(p["user_id"], ())) == (2 if p["suppress"] else 1)
+    ]
+    report.erased = done
+    report.not_delivered = [p["user_id"] for p in people if p["user_id"] not in done]
+    removed = remove_people(spark, opts.ledger, done)
+    shutil.rmtree(Path(opts.ledger.journal) / opts.job / run_id, ignore_errors=True)
+    for per in removed.values():
+        for name, n in per.items():
+            report.rows_removed[name] = report.rows_removed.get(name, 0) + n
+    if vacuum_hours is not None:
+        for name in report.rows_removed:
+            vacuum(spark, opts.ledger, name, vacuum_hours)
+
+    now = datetime.now(timezone.utc)
+    rows = []
+    for p in people:
+        uid = p["user_id"]
+        calls = dict(acked.get(uid, ()))
+        rows.append(
+            {
+                "request_id": None if p["request_id"] is None else str(p["request_id"]),
+                "user_hash": hasher.hash(uid) if hasher is not None else None,
+                "suppressed": bool(p["suppress"]) and "User Suppressed" in calls,
+                "delete_message_id": calls.get("User Deleted"),
+                "delivery": "acked" if uid in done else "not delivered: ledger rows kept",
+                "rows_removed": removed.get(uid, {}),
+                "erased_by": erased_by,
+                "run_id": run_id,
+                "erased_at": now,
+            }
+        )
+    ensure_ops_table(spark, opts.ledger, "erasure_audit")
+    append_ops(spark, opts.ledger, "erasure_audit", rows, f"erase:{run_id}", 0)
+    log.info(
+        "erasure %s: %d people erased, %d not delivered (ledger rows kept)",
+        run_id,
+        len(report.erased),
+        len(report.not_delivered),
+    )
+    return report
