@@ -169,6 +169,7 @@ class SinkOptions:
             path=opts.get("ledger_path"),
             schema=opts.get("ledger_schema"),
             journal_dir=opts.get("journal_dir"),
+            journal_shared=_bool("journal_shared", opts.get("journal_shared", "false")),
         )
         dry_run = _bool("dry_run", opts.get("dry_run", "false"))
         if "api_key" in opts:
@@ -236,6 +237,8 @@ class SinkOptions:
             out["ledger_schema"] = self.ledger.schema
         if self.ledger.journal_dir:
             out["journal_dir"] = self.ledger.journal_dir
+        if self.ledger.journal_shared:
+            out["journal_shared"] = "true"
         for name in (
             "endpoint",
             "region",
