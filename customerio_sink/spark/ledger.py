@@ -125,8 +125,14 @@ def run_concurrently(writes: list[Callable[[], None]]) -> None:
         for write in writes:
             write()
         return
-    from pyspark import InheritableThread
+    import threading
 
+    from pyspark import InheritableThread, SparkContext
+    from pyspark.sql.utils import is_remote
+
+    # Spark Connect has no local properties to inherit (and InheritableThread wants a session)
+    classic = SparkContext._active_spark_context is not None and not is_remote()
+    thread_class: Any = InheritableThread if classic else threading.Thread
     errors: list[BaseException] = []
 
     def guarded(write: Callable[[], None]) -> None:
@@ -135,7 +141,7 @@ def run_concurrently(writes: list[Callable[[], None]]) -> None:
         except BaseException as exc:  # re-raised on the calling thread below
             errors.append(exc)
 
-    threads = [InheritableThread(target=guarded, args=(w,)) for w in writes[1:]]
+    threads = [thread_class(target=guarded, args=(w,)) for w in writes[1:]]
     for thread in threads:
         thread.start()
     guarded(writes[0])
