@@ -44,8 +44,8 @@ spark.stop()
 
 
 @pytest.fixture(scope="session")
-def connect_spark() -> Iterator[SparkSession]:
-    """A Spark Connect session against one local Connect server (Delta on) for this process.
+def connect_url() -> Iterator[str]:
+    """The ``sc://`` URL of one local Spark Connect server (Delta on) for this process.
 
     The server is a child process (classic Spark with the Connect plugin); foreachBatch
     functions run in Python processes it starts, which import this checkout via PYTHONPATH.
@@ -53,8 +53,6 @@ def connect_spark() -> Iterator[SparkSession]:
     import socket
     import subprocess
     import sys
-
-    from pyspark.sql.connect.session import SparkSession as ConnectSession
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -77,14 +75,26 @@ def connect_spark() -> Iterator[SparkSession]:
     else:
         server.wait()
         pytest.fail("the Spark Connect server did not start:\n" + "".join(seen[-30:]))
-    session = ConnectSession.builder.remote(f"sc://127.0.0.1:{port}").getOrCreate()
     try:
-        yield session
+        yield f"sc://127.0.0.1:{port}"
     finally:
-        session.stop()
         server.stdin.close()
         try:
             server.wait(timeout=60)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.fixture(scope="session")
+def connect_spark(connect_url: str) -> Iterator[SparkSession]:
+    """A Spark Connect session on :func:`connect_url`'s server.
+
+    Built with the Connect builder itself, so this process stays in classic mode for the other
+    tests (``builder.remote`` would switch the whole process to Connect).
+    """
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    session = ConnectSession.builder.remote(connect_url).getOrCreate()
+    yield session  # type: ignore[misc]
+    session.stop()

@@ -58,3 +58,45 @@ def test_sync_on_connect_exactly_once_and_after_a_checkpoint_reset(
     assert runs == {(first.query_id, 0): 5, (reset.query_id, 0): 5}
     acks = cio.Ledger(path=ledger).read(spark, "acks")
     assert acks.where(f"run_id = '{reset.query_id}'").count() == 5
+
+
+DATASOURCE_CHILD = """
+import sys
+from pyspark.sql import SparkSession
+import customerio_sink as cio
+url, tmp, key = sys.argv[1:4]
+spark = SparkSession.builder.remote(url).getOrCreate()  # a Connect client process
+source = tmp + "/events"
+rows = [("u%d" % i, "e%d" % i) for i in range(4)]
+spark.createDataFrame(rows, "uid STRING, eid STRING").write.format("delta").save(source)
+with cio.Emulator(keys=(key,)) as emu:
+    result = cio.sync(
+        spark, source=source, mapping=cio.Events(user_id="uid", event="signed_up", row_id="eid"),
+        ledger=tmp + "/ledger", checkpoint=tmp + "/cp", api_key=key, endpoint=emu.url,
+        job="connect-ds", front_door="datasource", progress=None,
+    )
+    assert result.totals["acked"] == 4, result.totals
+    assert sorted(emu.message_id_counts().values()) == [1] * 4
+acks = cio.Ledger(path=tmp + "/ledger").read(spark, "acks")
+assert acks.where("run_id = '%s'" % result.query_id).count() == 4
+print("OK")
+"""
+
+
+def test_datasource_door_on_connect(connect_url: str, tmp_path: Path) -> None:
+    """format("customerio") from a Connect client process (registered from the client): the
+    rows acked once, the ledger filled. A child process, because a Connect client process is
+    Connect-only (its DataFrame functions have no JVM)."""
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", DATASOURCE_CHILD, connect_url, str(tmp_path), KEY],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ},
+        check=False,
+    )
+    assert done.returncode == 0 and "OK" in done.stdout, done.stderr[-3000:]
