@@ -25,6 +25,12 @@ LOCAL = [
     "delta-spark==4.0.1",
     "pyarrow>=15",
     "pandas>=2.2,<3",
+    # the Spark Connect client (tests run the sink against a local Connect server)
+    "grpcio>=1.67",
+    "grpcio-status>=1.67",
+    "googleapis-common-protos>=1.65",
+    "protobuf>=5.29.1",
+    "zstandard>=0.23",
 ]
 # Optional PII protection of dead letters and the retry queue (customerio_sink.protect): Fernet
 # field encryption. Databricks runtimes already ship cryptography.

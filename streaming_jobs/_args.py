@@ -207,6 +207,12 @@ def build_parser(
         "<ledger-path>/_journal; required with --ledger-schema, e.g. a /Volumes/... path)",
     )
     led.add_argument(
+        "--journal-shared",
+        action="store_true",
+        help="the journal directory is on a filesystem every node mounts (needed for a plain "
+        "directory when the master is not local; /Volumes/... and /dbfs/... need no flag)",
+    )
+    led.add_argument(
         "--job-name",
         metavar="NAME",
         help=f"name in the ledger and of the query (default: {name})",

@@ -134,7 +134,12 @@ def ledger_of(args: argparse.Namespace) -> Ledger:
     """The :class:`Ledger` of the ledger flags (raises ConfigError on a bad combination)."""
     from customerio_sink.spark.ledger import Ledger
 
-    return Ledger(path=args.ledger_path, schema=args.ledger_schema, journal_dir=args.journal_dir)
+    return Ledger(
+        path=args.ledger_path,
+        schema=args.ledger_schema,
+        journal_dir=args.journal_dir,
+        journal_shared=bool(getattr(args, "journal_shared", False)),
+    )
 
 
 def resolve_key(args: argparse.Namespace) -> SecretKey | None:

@@ -13,6 +13,7 @@ wrote as they went; :meth:`Ledger.ingest` turns one batch's journal into table r
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -126,8 +127,14 @@ def run_concurrently(writes: list[Callable[[], None]]) -> None:
         for write in writes:
             write()
         return
-    from pyspark import InheritableThread
+    import threading
 
+    from pyspark import InheritableThread, SparkContext
+    from pyspark.sql.utils import is_remote
+
+    # Spark Connect has no local properties to inherit (and InheritableThread wants a session)
+    classic = SparkContext._active_spark_context is not None and not is_remote()
+    thread_class: Any = InheritableThread if classic else threading.Thread
     errors: list[BaseException] = []
 
     def guarded(write: Callable[[], None]) -> None:
@@ -136,7 +143,7 @@ def run_concurrently(writes: list[Callable[[], None]]) -> None:
         except BaseException as exc:  # re-raised on the calling thread below
             errors.append(exc)
 
-    threads = [InheritableThread(target=guarded, args=(w,)) for w in writes[1:]]
+    threads = [thread_class(target=guarded, args=(w,)) for w in writes[1:]]
     for thread in threads:
         thread.start()
     guarded(writes[0])
@@ -161,6 +168,7 @@ class Ledger:
     # A customerio_sink.protect.PayloadCipher: dead-letter and retry-queue payloads are stored
     # encrypted with it (None: stored as sent).
     cipher: Any = field(default=None, compare=False, repr=False)
+    journal_shared: bool = False  # the user says a plain local journal_dir is on a shared FS
 
     def __post_init__(self) -> None:
         from customerio_sink.errors import ConfigError
@@ -172,10 +180,17 @@ class Ledger:
                 "ledger: with a catalog schema, also give journal_dir (a path every executor "
                 "can write with plain file I/O, e.g. a /Volumes/... directory)"
             )
+        self.journal  # noqa: B018 - an object-store location fails here, before any query starts
 
     @property
     def journal(self) -> str:
-        return self.journal_dir or f"{self.path}/_journal"
+        """The journal directory as a plain file path (``dbfs:/x`` is its FUSE mount ``/dbfs/x``).
+
+        Raises ConfigError for a URL without a FUSE path (``s3://``, ``abfss://``, ``gs://`` …).
+        """
+        if self.journal_dir:
+            return journal_location(self.journal_dir, "journal_dir")
+        return journal_location(f"{self.path}/_journal", "ledger_path")
 
     def table(self, name: str) -> str:
         """A name usable in SQL and ``spark.table``/``DataFrameWriter``."""
@@ -619,3 +634,65 @@ class RequestLog:
             self.ledger.ensure_tables(spark)
             self.ledger.append_rows(spark, rows, "requests")
         return len(rows)
+
+
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+
+
+def journal_location(location: str, option: str) -> str:
+    """``location`` as a path every process opens with plain file I/O, or ConfigError.
+
+    ``file:/x`` is ``/x``; ``dbfs:/x`` is ``/dbfs/x`` (Databricks' FUSE mount, like
+    ``/Volumes/...``); any other URL scheme (object stores) has no such path.
+    """
+    from customerio_sink.errors import ConfigError
+
+    match = _URL.match(location)
+    if match is None or len(match.group(1)) == 1:  # no scheme, or a Windows drive letter
+        return location
+    scheme = match.group(1).lower()
+    rest = location[match.end() :]
+    if scheme == "file":
+        return "/" + rest.lstrip("/") if rest.startswith("/") else rest
+    if scheme == "dbfs":
+        return "/dbfs/" + rest.lstrip("/")
+    raise ConfigError(
+        f"{option} {location.split('?')[0]!r}: the delivery journal needs a path every executor "
+        f"writes with plain file I/O, and a {scheme}:// URL is not one; give journal_dir "
+        "(--journal-dir) a FUSE path such as /Volumes/<catalog>/<schema>/<volume>/journal or "
+        "/dbfs/..., or a shared mount"
+    )
+
+
+def check_journal_shared(spark: SparkSession, ledger: Ledger) -> None:
+    """Refuse a plain local journal directory on a multi-node cluster (ConfigError).
+
+    Executors write the journal and the driver reads it, so on a cluster whose master is not
+    ``local…`` it must be a filesystem they share: ``/Volumes/...`` and ``/dbfs/...`` are;
+    any other directory is taken to be executor-local unless ``journal_shared`` says it is
+    shared (an NFS mount, say).
+    """
+    try:
+        master = str(spark.conf.get("spark.master", "") or "")
+    except Exception:  # a Connect server may not show it: Connect runs on clusters
+        master = ""
+    check_journal_for_master(master, ledger)
+
+
+def check_journal_for_master(master: str, ledger: Ledger) -> None:
+    """:func:`check_journal_shared` for a known ``spark.master`` value."""
+    from customerio_sink.errors import ConfigError
+
+    path = ledger.journal
+    if ledger.journal_shared or path.startswith(SHARED_PREFIXES) or master.startswith("local"):
+        return
+    raise ConfigError(
+        f"journal {path!r} is a local directory, but the cluster "
+        f"({master or 'Spark Connect'}) runs executors on other machines that cannot see it: "
+        "give journal_dir (--journal-dir) a shared path (/Volumes/... or /dbfs/...), or set "
+        "journal_shared=true (--journal-shared) if this directory is on a filesystem every "
+        "node mounts"
+    )
+
+
+SHARED_PREFIXES = ("/Volumes/", "/dbfs/")

@@ -176,6 +176,7 @@ class SinkOptions:
             schema=opts.get("ledger_schema"),
             journal_dir=opts.get("journal_dir"),
             cipher=CipherRef(opts["payload_key"]) if opts.get("payload_key") else None,
+            journal_shared=_bool("journal_shared", opts.get("journal_shared", "false")),
         )
         dry_run = _bool("dry_run", opts.get("dry_run", "false"))
         if "api_key" in opts:
@@ -253,6 +254,8 @@ class SinkOptions:
                     "it with customerio_sink.spark.keys.payload_cipher('scope/key' or 'env:NAME')"
                 )
             out["payload_key"] = payload_key
+        if self.ledger.journal_shared:
+            out["journal_shared"] = "true"
         for name in (
             "endpoint",
             "region",

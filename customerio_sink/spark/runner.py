@@ -206,9 +206,26 @@ def run_sync(
     if on_start:
         on_start(query)
 
-    def drain_ledger() -> None:
+    from customerio_sink.spark.session import is_connect
+
+    remote = is_connect(spark)
+
+    def drain_ledger(final: bool = True) -> None:
         if front_door == "datasource":
             for lineage in ingest_committed(spark, options, str(query.id), already=ingested):
+                record(lineage)
+        elif remote:
+            # Spark Connect runs the foreachBatch function in a Python process next to the
+            # server, so its progress calls never reach this one: read the ledger instead.
+            try:
+                found = _ledger_lineage(
+                    spark, options, str(query.id), _batches_of(query), already=ingested
+                )
+            except Exception:
+                if final:
+                    raise
+                found = []  # the first batch has not created the ledger tables yet
+            for lineage in found:
                 record(lineage)
 
     import time
@@ -217,7 +234,7 @@ def run_sync(
     try:
         while query.isActive:
             query.awaitTermination(poll_s)  # type: ignore[arg-type]  # seconds; floats work
-            drain_ledger()
+            drain_ledger(final=False)
             if (deadline is not None and time.monotonic() >= deadline) or (
                 stop_event is not None and stop_event.is_set()
             ):
@@ -226,7 +243,7 @@ def run_sync(
         query.awaitTermination()
     except Exception as exc:
         result.error = exc
-        drain_ledger()
+        drain_ledger(final=False)
         exc.sync_result = result  # type: ignore[attr-defined]
         raise
     finally:
@@ -235,3 +252,55 @@ def run_sync(
     if progress:
         progress(result.summary_line())
     return result
+
+
+def _batches_of(query: StreamingQuery) -> set[int]:
+    """The batch ids this start of ``query`` ran (its recent progress)."""
+    out = set()
+    for progress in query.recentProgress:
+        batch_id = getattr(progress, "batchId", None)
+        if batch_id is None and isinstance(progress, dict):
+            batch_id = progress.get("batchId")
+        if batch_id is not None:
+            out.add(int(batch_id))
+    return out
+
+
+def _ledger_lineage(
+    spark: SparkSession,
+    options: SinkOptions,
+    run_id: str,
+    batches: set[int],
+    *,
+    already: set[int],
+) -> list[dict[str, Any]]:
+    """The lineage rows of ``run_id``'s ``batches`` not yet in ``already`` (updated), in order.
+
+    A restart from the same checkpoint keeps the query id, so earlier starts' batches are
+    left out by ``batches``.
+    """
+    if not batches - already:
+        return []
+    job = options.job.replace("'", "''")
+    rows = (
+        spark.read.format("delta")
+        .table(options.ledger.table("lineage"))
+        .where(f"job = '{job}' AND run_id = '{run_id}'")
+        .orderBy("batch_id")
+        .collect()
+        if options.ledger.schema
+        else spark.read.format("delta")
+        .load(options.ledger.location("lineage"))
+        .where(f"job = '{job}' AND run_id = '{run_id}'")
+        .orderBy("batch_id")
+        .collect()
+    )
+    out = []
+    for row in rows:
+        if row["batch_id"] in already or row["batch_id"] not in batches:
+            continue
+        already.add(row["batch_id"])
+        lineage = row.asDict()
+        lineage["skipped_by_reason"] = dict(lineage.get("skipped_by_reason") or {})
+        out.append(lineage)
+    return out

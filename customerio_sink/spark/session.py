@@ -212,3 +212,12 @@ def get_spark(
             f"{(str(exc).strip().splitlines() or [''])[0][:300]}.{log_note}"
         ) from exc
     return spark
+
+
+def is_connect(spark: Any) -> bool:
+    """Whether ``spark`` is a Spark Connect session (no SparkContext, RDDs or JVM handles)."""
+    try:
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
+    except Exception:  # the Connect client's dependencies (grpcio …) are not installed
+        return False
+    return isinstance(spark, ConnectSession)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from customerio_sink import journal
 from customerio_sink.engine import PartitionSummary, SendSettings, run_partition
+from customerio_sink.spark.ledger import check_journal_shared
 from customerio_sink.spark.mapping import raw_json_columns, to_messages
 from customerio_sink.spark.options import SinkOptions
 
@@ -31,16 +32,37 @@ log = logging.getLogger(__name__)
 QUERY_ID_PROPERTY = "sql.streaming.queryId"  # StreamExecution.QUERY_ID_KEY (internal)
 
 
-def run_id_of(spark: SparkSession) -> str:
+def run_id_of(spark: SparkSession, query_name: str | None = None) -> str:
     """The streaming query id of the running batch ("batch" outside a stream).
 
     Kept in the checkpoint, so it is stable across restarts and new after a checkpoint reset.
+    Classic Spark sets it as a local property of the batch's thread. Spark Connect has no
+    SparkContext: there it is the id of the session's active query named ``query_name`` (the
+    job: ``cio.sync`` and the jobs name their query after it), else of its only active query.
     """
+    from customerio_sink.errors import ConfigError
+
     try:
         value = spark.sparkContext.getLocalProperty(QUERY_ID_PROPERTY)
-    except Exception:  # Spark Connect has no SparkContext: one run per job name
+    except Exception:  # Spark Connect: no SparkContext
         value = None
-    return value or "batch"
+    if value:
+        return str(value)
+    try:
+        active = list(spark.streams.active)
+    except Exception:
+        active = []
+    if not active:
+        return "batch"
+    named = [q for q in active if query_name and q.name == query_name]
+    if len(named) == 1:
+        return str(named[0].id)
+    if len(active) == 1:
+        return str(active[0].id)
+    raise ConfigError(
+        f"job {query_name!r}: cannot tell which of {len(active)} running streaming queries this "
+        f"batch belongs to; name the query after the job (writeStream.queryName({query_name!r}))"
+    )
 
 
 def task_slots(spark: SparkSession) -> int:
@@ -132,8 +154,9 @@ class CustomerIOWriter:
         spark = batch_df.sparkSession
         started = datetime.now(timezone.utc)
         opts = self.options
-        run_id = self.run_id or run_id_of(spark)
+        run_id = self.run_id or run_id_of(spark, opts.job)
         if not self._tables_ready:
+            check_journal_shared(spark, opts.ledger)
             opts.ledger.ensure_tables(spark)
             self._tables_ready = True
         audit_written = None
