@@ -53,6 +53,10 @@ DEV = [
     # Databricks' typed models of bundle resources (jobs, schemas, volumes): tests/deploy checks
     # databricks.yml's fields and enum values against them, without a workspace or the CLI.
     "databricks-bundles>=1.22,<2",
+    # tests/notebooks runs every notebook in a real Jupyter kernel.
+    "nbclient>=0.10",
+    "nbformat>=5.10",
+    "ipykernel>=6.29",
 ]
 
 setup(
