@@ -5,11 +5,12 @@
     cio.sync(spark, source="main.crm.people", mapping=cio.People(user_id="id", traits=["email"]),
              checkpoint="/Volumes/main/cio/state/people", ledger="/Volumes/main/cio/ledger")
 
-The names below are the whole public surface: the sink (``sync``, ``writer``, ``register``, the
-mapping classes, ``Ledger``, ``secret``), the HTTP client, the errors and the emulator. Tuning
-internals (rate limiter, retry policy, circuit breaker, metrics) stay in their modules. Every name
-is imported on first use, so ``import customerio_sink`` never imports pyspark (a Spark worker, or
-a client-only user, does not pay for the Spark layer).
+The names below are the whole public surface: the sink (``sync``, ``writer``, ``register``,
+``flush``, the mapping classes, ``Ledger``, ``secret``, ``trace``), the HTTP client, the errors
+and the emulator; ``cio.migrate`` holds the migration utilities. Tuning internals (rate limiter,
+retry policy, circuit breaker, metrics) stay in their modules. Every name is imported on first
+use, so ``import customerio_sink`` never imports pyspark (a Spark worker, or a client-only user,
+does not pay for the Spark layer).
 """
 
 from __future__ import annotations
@@ -37,16 +38,18 @@ if TYPE_CHECKING:
     from customerio_sink.mappings import Devices, Events, Objects, People, Relationships
     from customerio_sink.message_id import message_id
     from customerio_sink.secrets import SecretKey
-    from customerio_sink.spark.api import register, secret, sync, writer
+    from customerio_sink.spark.api import flush, register, secret, sync, writer
     from customerio_sink.spark.ledger import Ledger
     from customerio_sink.spark.runner import SyncResult
     from customerio_sink.spark.session import get_spark
+    from customerio_sink.spark.trace import RowFate, trace
 
 _WHERE = {
     # the sink
     "sync": "spark.api",
     "writer": "spark.api",
     "register": "spark.api",
+    "flush": "spark.api",
     "secret": "spark.api",
     "People": "mappings",
     "Events": "mappings",
@@ -56,6 +59,8 @@ _WHERE = {
     "Ledger": "spark.ledger",
     "SyncResult": "spark.runner",
     "get_spark": "spark.session",
+    "trace": "spark.trace",
+    "RowFate": "spark.trace",
     # the client
     "CustomerIOClient": "client",
     "AppAPIClient": "app_api",
@@ -92,21 +97,28 @@ __all__ = [
     "RateLimitedError",
     "RejectedError",
     "Relationships",
+    "RowFate",
     "SecretKey",
     "SyncResult",
     "TransientError",
     "ValidationError",
     "__version__",
+    "flush",
     "get_spark",
     "message_id",
     "register",
     "secret",
     "sync",
+    "trace",
     "writer",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "migrate":  # the migration utilities, a subpackage (cio.migrate.backfill, ...)
+        value = importlib.import_module("customerio_sink.migrate")
+        globals()[name] = value
+        return value
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'customerio_sink' has no attribute {name!r}")

@@ -11,7 +11,7 @@ Pure Python over plain rows, so both front doors (foreachBatch and the Data Sour
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 __all__ = ["CHANGE_RANK", "Collapsed", "collapse_changes"]
@@ -23,16 +23,22 @@ CHANGE_RANK = {"update_preimage": 0, "delete": 1, "insert": 2, "update_postimage
 SKIP_PREIMAGE = "update_preimage"
 SKIP_SUPERSEDED = "superseded"
 SKIP_UNCHANGED = "unchanged"
+#: Not collapse reasons, but skips the engine records beside them (see the ``skipped`` table).
+SKIP_DUPLICATE = "duplicate"
+SKIP_ALREADY_DELIVERED = "already_delivered"
 
 R = TypeVar("R")
 
 
 @dataclass(frozen=True)
 class Collapsed(Generic[R]):
-    """The rows to send (one per key at most) and the count of rows skipped, by reason."""
+    """The rows to send (one per key at most), the count of rows skipped by reason, and the
+    skipped rows themselves: ``(row, reason, survivor)`` with the row sent for its key instead
+    (None when the key sends nothing)."""
 
     rows: list[R]
     skipped: dict[str, int]
+    dropped: list[tuple[R, str, R | None]] = field(default_factory=list)
 
 
 def collapse_changes(
@@ -53,20 +59,28 @@ def collapse_changes(
         groups.setdefault(key(row), []).append(row)
 
     out: list[R] = []
-    skipped = {SKIP_PREIMAGE: 0, SKIP_SUPERSEDED: 0, SKIP_UNCHANGED: 0}
+    dropped: list[tuple[R, str, R | None]] = []
     for group in groups.values():
         ordered: Sequence[R] = sorted(group, key=lambda r: (version(r), CHANGE_RANK[change(r)]))
         changes = [r for r in ordered if change(r) != "update_preimage"]
-        skipped[SKIP_PREIMAGE] += len(ordered) - len(changes)
-        if not changes:
-            continue  # only pre-images (cannot happen in a well-formed feed): all counted
-        skipped[SKIP_SUPERSEDED] += len(changes) - 1
-        last = changes[-1]
+        last = changes[-1] if changes else None
         pure_update = change(ordered[0]) == "update_preimage" and all(
             change(r) == "update_postimage" for r in changes
         )
-        if pure_update and mapped_hash(ordered[0]) == mapped_hash(last):
-            skipped[SKIP_UNCHANGED] += 1
+        unchanged = (
+            last is not None and pure_update and mapped_hash(ordered[0]) == mapped_hash(last)
+        )
+        survivor = None if unchanged else last
+        # Only pre-images (cannot happen in a well-formed feed): all counted, nothing sent.
+        dropped += [(r, SKIP_PREIMAGE, survivor) for r in ordered if change(r) == "update_preimage"]
+        dropped += [(r, SKIP_SUPERSEDED, survivor) for r in changes[:-1]]
+        if last is None:
+            continue
+        if unchanged:
+            dropped.append((last, SKIP_UNCHANGED, None))
             continue
         out.append(last)
-    return Collapsed(out, {k: v for k, v in skipped.items() if v})
+    skipped: dict[str, int] = {}
+    for _, reason, _ in dropped:
+        skipped[reason] = skipped.get(reason, 0) + 1
+    return Collapsed(out, skipped, dropped)

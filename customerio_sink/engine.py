@@ -27,7 +27,7 @@ from functools import lru_cache
 from typing import Any
 
 from customerio_sink import journal
-from customerio_sink.collapse import collapse_changes
+from customerio_sink.collapse import SKIP_DUPLICATE, collapse_changes
 from customerio_sink.text_guard import decode_lenient, guard_text
 
 __all__ = ["INPUT_COLUMNS", "PartitionSummary", "SendSettings", "run_partition"]
@@ -72,6 +72,7 @@ OUTCOME_FIELDS = (
     ("payload", "string"),
     ("reason", "string"),
     ("error_class", "string"),
+    ("related_id", "string"),
 )
 REQUEST_LOG_FIELDS = (
     ("endpoint", "string"),
@@ -339,7 +340,11 @@ class _Sender:
             versions = [r[VERSION] for r in rows]
             present = [v for v in versions if v is not None]
             lo, hi = (min(present), max(present)) if present else (None, None)
-            payloads = [decode_lenient(bytes(r[PAYLOAD])) for r in rows]
+            payloads = (
+                [decode_lenient(bytes(r[PAYLOAD])) for r in rows]
+                if outcome != journal.SKIPPED
+                else None
+            )
         else:
             import pyarrow.compute as pc
 
@@ -361,7 +366,7 @@ class _Sender:
             "at": _now_iso(),
             **extra,
         }
-        if outcome != journal.ACKED:
+        if outcome not in (journal.ACKED, journal.SKIPPED):
             if payloads is None:
                 payloads = [decode_lenient(p) for p in rows.column(PAYLOAD).to_pylist()]
             record["payloads"] = payloads
@@ -380,6 +385,7 @@ class _Sender:
         out["commit_version"] += versions
         out["payload"] += record.get("payloads") or [None] * n
         out["reason"] += record.get("reasons") or [None] * n
+        out["related_id"] += record.get("related") or [None] * n
         for name, key in (
             ("http_status", "status"),
             ("attempts", "attempts"),
@@ -397,6 +403,41 @@ class _Sender:
     def park(self, rows: Sequence[tuple[Any, ...]], reason: str, error_class: str) -> None:
         self._record(journal.PARKED, rows, reasons=[reason] * len(rows), error_class=error_class)
         self.summary.parked += len(rows)
+
+    def skip(
+        self, rows: Sequence[tuple[Any, ...]], reasons: Sequence[str], related: Sequence[Any]
+    ) -> None:
+        """Journal rows that are not sent, each with its reason (and the message id sent for
+        its key instead, if any), so every skipped row can be found in the ledger."""
+        if not rows:
+            return
+        if self.settings.dry_run:  # a dry run journals nothing; its counts are the report
+            for reason in reasons:
+                self.summary.skipped[reason] = self.summary.skipped.get(reason, 0) + 1
+            return
+        self._record(journal.SKIPPED, list(rows), reasons=list(reasons), related=list(related))
+        for reason in reasons:
+            self.summary.skipped[reason] = self.summary.skipped.get(reason, 0) + 1
+
+    def drop_duplicates(self, batch: Any) -> Any:
+        """``batch`` without rows whose messageId an earlier row of the batch has (skipped as
+        duplicates). The check is one hash pass in Arrow; rows are only looked at one by one
+        when there is a repeat."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        ids = batch.column(MID)
+        if batch.num_rows < 2 or pc.count_distinct(ids).as_py() == batch.num_rows:
+            return batch
+        seen: set[Any] = set()
+        keep = []
+        for mid in ids.to_pylist():
+            keep.append(mid not in seen)
+            seen.add(mid)
+        mask = pa.array(keep, type=pa.bool_())
+        dupes = _tuples(batch.filter(pc.invert(mask)))
+        self.skip(dupes, [SKIP_DUPLICATE] * len(dupes), [r[MID] for r in dupes])
+        return batch.filter(mask)
 
     # -- sending ---------------------------------------------------------------------------
     def add(self, batch: Any) -> None:
@@ -540,7 +581,12 @@ def run_partition(
                 version=lambda r: r[VERSION] or 0,
                 mapped_hash=lambda r: r[HASH],
             )
-            summary.skipped = dict(collapsed.skipped)
+            drops = collapsed.dropped
+            sender.skip(
+                [r for r, _, _ in drops],
+                [why for _, why, _ in drops],
+                [None if s is None else s[MID] for _, _, s in drops],
+            )
             arrow_batches = [_from_tuples(list(collapsed.rows))]
         else:
             arrow_batches = (_as_arrow(b) for b in batches)
@@ -548,6 +594,9 @@ def run_partition(
         for batch in arrow_batches:
             if not settings.collapse:
                 summary.rows_in += batch.num_rows
+                # Before the journal check: on a replay a repeat is still a duplicate, not a
+                # second "already final" row for one message.
+                batch = sender.drop_duplicates(batch)
             if done_ids is not None:
                 finished = pc.is_in(batch.column(MID), value_set=done_ids)
                 n_done = _count(finished)

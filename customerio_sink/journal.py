@@ -37,6 +37,7 @@ __all__ = [
     "DEAD",
     "FINAL_OUTCOMES",
     "PARKED",
+    "SKIPPED",
     "JournalWriter",
     "batch_dir",
     "committed_batches",
@@ -50,6 +51,8 @@ __all__ = [
 ACKED = "acked"
 DEAD = "dead"
 PARKED = "parked"
+#: Not a final outcome of a message: a source row that was not sent (with its reason).
+SKIPPED = "skipped"
 FINAL_OUTCOMES = frozenset({ACKED, DEAD, PARKED})
 
 

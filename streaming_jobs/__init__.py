@@ -9,12 +9,16 @@
 ``replay_dead_letters``  re-send chosen dead letters, or drain the retry queue
 =======================  ==============================================================
 
+Tools beside the jobs (no shared sending flags): ``trace`` (where did row X go) and ``migrate``
+(import exports, backfill history, re-key people, the cut-over check).
+
 Run ``python -m streaming_jobs.<name> --help``; a Databricks job calls
 ``streaming_jobs.<name>.main([...])``, which returns the exit code.
 """
 
 from __future__ import annotations
 
-__all__ = ["JOBS"]
+__all__ = ["JOBS", "TOOLS"]
 
 JOBS = ("sync_people", "sync_events", "sync_objects", "sync_devices", "replay_dead_letters")
+TOOLS = ("trace", "migrate")

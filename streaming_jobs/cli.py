@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from streaming_jobs import JOBS
+from streaming_jobs import JOBS, TOOLS
 
 __all__ = ["main"]
 
@@ -25,6 +25,10 @@ jobs:
   sync_devices         devices change feed -> Device Created or Updated / Device Deleted
   replay_dead_letters  re-send fixed dead letters, or drain the retry queue
 
+tools:
+  trace                where did row X go: acked, dead-lettered, parked or skipped (and why)
+  migrate              import exports, backfill history, re-key people, cut-over check
+
 exit codes: 0 done, 1 the job failed, 2 bad arguments, 130 stopped
 """
 
@@ -36,9 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(USAGE, end="")
         return 0 if args else 2
     name = args[0].replace("-", "_")
-    if name not in JOBS:
+    if name not in JOBS + TOOLS:
         print(
-            f"customerio-sink: error: no job {args[0]!r} (jobs: {', '.join(JOBS)})",
+            f"customerio-sink: error: no job {args[0]!r} (jobs: {', '.join(JOBS + TOOLS)})",
             file=sys.stderr,
         )
         return 2

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from customerio_sink.errors import ConfigError
@@ -36,7 +34,7 @@ if TYPE_CHECKING:
 
     from customerio_sink.spark.writer import CustomerIOWriter
 
-__all__ = ["SecretRef", "options", "register", "secret", "sync", "writer"]
+__all__ = ["SecretRef", "flush", "options", "register", "secret", "sync", "writer"]
 
 _FIXED = ("job", "mapping", "ledger", "api_key", "endpoint", "region", "dry_run", "source_name")
 _TUNABLE = tuple(f.name for f in dataclasses.fields(SinkOptions) if f.name not in _FIXED)
@@ -139,9 +137,9 @@ def sync(
     A table or a streaming DataFrame runs as a stream (``checkpoint`` required) until it is
     caught up (``trigger="available-now"``, the default) or, for an interval trigger such as
     ``"10 seconds"``, until ``timeout_s`` passes. A static DataFrame is sent once as a batch
-    write; its ``run_id`` (default: a new one, on the result as ``query_id``) names its rows in
-    the ledger — give the same ``run_id`` to resume an interrupted batch write without sending
-    what it already delivered.
+    write (through ``front_door``, like a stream); its ``run_id`` (default: a new one, on the
+    result as ``query_id``) names its rows in the ledger — give the same ``run_id`` to resume an
+    interrupted batch write without sending what it already delivered.
 
     Raises:
         ConfigError: a bad option, mapping or column (one line, before anything is sent).
@@ -157,7 +155,7 @@ def sync(
     else:
         df = source
     if not df.isStreaming:
-        return _batch(opts, df, run_id, progress)
+        return _batch(opts, df, run_id, progress, front_door)
     if not checkpoint:
         raise ConfigError("checkpoint: a directory for this sync's stream state is required")
     return run_sync(
@@ -173,19 +171,41 @@ def sync(
 
 
 def _batch(
-    opts: SinkOptions, df: DataFrame, run_id: str | None, progress: Callable[[str], None] | None
+    opts: SinkOptions,
+    df: DataFrame,
+    run_id: str | None,
+    progress: Callable[[str], None] | None,
+    front_door: str,
 ) -> SyncResult:
-    from customerio_sink.spark.writer import CustomerIOWriter
+    from customerio_sink.spark.datasource import batch_run_id
 
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    run = run_id or f"batch-{stamp}-{uuid.uuid4().hex[:8]}"
+    run = batch_run_id(run_id)
     result = SyncResult(job=opts.job, query_id=run)
-    write = CustomerIOWriter(opts, front_door="batch", run_id=run)
-    write(df, 0)
-    result.batches.extend(write.history)
+    if front_door == "datasource":
+        result.batches.extend(_batch_through_datasource(opts, df, run))
+    elif front_door == "foreachBatch":
+        from customerio_sink.spark.writer import CustomerIOWriter
+
+        write = CustomerIOWriter(opts, front_door="batch", run_id=run)
+        write(df, 0)
+        result.batches.extend(write.history)
+    else:
+        raise ConfigError(f"front_door: 'foreachBatch' or 'datasource', got {front_door!r}")
     if progress:
         progress(f"{result.summary_line()} (batch write, run id {run})")
     return result
+
+
+def _batch_through_datasource(opts: SinkOptions, df: DataFrame, run: str) -> list[dict[str, Any]]:
+    """``df.write.format("customerio")`` under run id ``run``; its ledger rows once written."""
+    from customerio_sink.spark.datasource import ingest_committed, prepare
+    from customerio_sink.spark.datasource import register as register_source
+
+    spark = df.sparkSession
+    register_source(spark)
+    writer = prepare(df, opts).write.format("customerio").options(**opts.to_options())
+    writer.option("run_id", run).mode("append").save()
+    return ingest_committed(spark, opts, run)
 
 
 def writer(
@@ -206,7 +226,31 @@ def writer(
 
 
 def register(spark: SparkSession) -> None:
-    """Make ``format("customerio")`` available in this session."""
+    """Make ``format("customerio")`` available in this session, ledger included.
+
+    Also starts the ledger thread of this process and a listener on this session's queries:
+    every batch a ``format("customerio")`` stream or batch write commits is written to the
+    ledger with no further call (see :func:`flush` to wait for it). Call it just before
+    ``start()`` (it makes ``spark`` the thread's active session, where Spark looks for the
+    format).
+    """
     from customerio_sink.spark.datasource import register as register_source
 
     register_source(spark)
+
+
+def flush(timeout_s: float | None = None) -> list[dict[str, Any]]:
+    """Wait until everything ``format("customerio")`` committed in this process is in the ledger.
+
+    The ledger is written in the background as batches commit; call this when you need it
+    complete now — e.g. to read the ledger right after ``query.stop()`` or ``save()``. Returns
+    the lineage rows written since the previous flush (each with its ``job`` and ``run_id`` —
+    how a batch write finds its generated run id). It also runs at interpreter exit.
+
+    Raises:
+        TimeoutError: not done within ``timeout_s`` seconds.
+        Exception: a ledger write that failed (its batches stay in the journal for the next try).
+    """
+    from customerio_sink.spark.listener import flush as flush_ledger
+
+    return flush_ledger(timeout_s)

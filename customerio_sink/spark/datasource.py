@@ -1,4 +1,4 @@
-"""The Spark 4 Python Data Source front door: ``df.writeStream.format("customerio")``.
+"""The Spark 4 Python Data Source front door: ``format("customerio")``, streaming and batch.
 
 Same engine as the foreachBatch writer. The DataFrame written must hold the mapped message
 columns — use :func:`prepare` (``to_messages`` plus a repartition by key, so every call of one
@@ -8,16 +8,20 @@ key is in one partition and sent one request at a time)::
     register(spark)
     query = (prepare(stream_df, options).writeStream.format("customerio")
              .options(**options.to_options()).option("checkpointLocation", cp).start())
+    # or, once: prepare(static_df, options).write.format("customerio")
+    #               .options(**options.to_options()).option("run_id", "backfill-1").save()
 
 Sending happens in ``write()`` on the executors. ``commit()`` runs in a Python worker on the
-driver, where no SparkSession exists, so it only marks the batch complete in the journal; the
-Delta ledger rows are written by :func:`ingest_committed` — which
-:func:`customerio_sink.spark.runner.run_sync` calls while the query runs and when it ends.
+driver, where no SparkSession exists, so it marks the batch complete in the journal and leaves a
+marker for the driver; the driver's ledger thread, which :func:`register` starts, writes the
+Delta ledger rows and prunes the journal (:mod:`customerio_sink.spark.listener`) — no call
+after ``start()`` or ``save()``. ``cio.flush()`` waits for it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,12 +38,19 @@ from pyspark.sql.datasource import (
 from customerio_sink import journal
 from customerio_sink.engine import INPUT_COLUMNS, PartitionSummary, run_partition
 from customerio_sink.errors import ConfigError
+from customerio_sink.spark.listener import ingest_committed
 from customerio_sink.spark.options import SinkOptions
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row, SparkSession
 
-__all__ = ["CustomerIODataSource", "ingest_committed", "prepare", "register"]
+__all__ = [
+    "CustomerIODataSource",
+    "batch_run_id",
+    "ingest_committed",
+    "prepare",
+    "register",
+]
 
 BATCH_ID_PROPERTY = "streaming.sql.batchId"  # MicroBatchExecution.BATCH_ID_KEY (internal)
 QUERY_ID_PROPERTY = "sql.streaming.queryId"  # StreamExecution.QUERY_ID_KEY (internal)
@@ -61,8 +72,17 @@ def register(spark: SparkSession) -> None:
     # JVM here and one server-side session: nothing to do.)
     with contextlib.suppress(Exception):
         spark._jvm.SparkSession.setActiveSession(spark._jsparkSession)  # type: ignore[union-attr]
+    source: type[CustomerIODataSource] = CustomerIODataSource
+    if hasattr(spark, "_jsparkSession"):  # classic Spark: the ledger thread runs in this process
+        from customerio_sink.spark.listener import install
+
+        registry = install(spark).registry
+        # A class of its own, pickled by value with the registry's path: how commit(), in a
+        # Python worker, finds where to tell this process that a batch is ready.
+        source = type("RegisteredCustomerIODataSource", (CustomerIODataSource,), {})
+        source.registry = registry
     try:
-        spark.dataSource.register(CustomerIODataSource)
+        spark.dataSource.register(source)
     except Exception as exc:
         if "DATA_SOURCE_ALREADY_EXISTS" not in str(exc):
             raise
@@ -132,9 +152,18 @@ def _batches(rows: Iterator[Row]) -> Iterator[dict[str, list[Any]]]:
 class _Writer:
     """Shared by the stream and batch writers: holds string options only (picklable)."""
 
-    def __init__(self, options: dict[str, str], schema: Any, run_id: str | None = None) -> None:
+    kind = "stream"
+
+    def __init__(
+        self,
+        options: dict[str, str],
+        schema: Any,
+        run_id: str | None = None,
+        registry: str | None = None,
+    ) -> None:
         self.options = dict(options)
         self.fixed_run_id = run_id
+        self.registry = registry
         opts = SinkOptions.from_options(self.options)  # fail fast, on the driver, on bad options
         self.concurrency, self.lanes = _sending_shape(schema, self.options)
         if self.concurrency is None and opts.rate_requests and not opts.dry_run:
@@ -166,7 +195,12 @@ class _Writer:
         opts = SinkOptions.from_options(self.options)
         summary = PartitionSummary.merge(m.summary for m in done)
         summary["committed_at"] = datetime.now(timezone.utc).isoformat()
-        journal.write_commit(opts.ledger.journal, f"{opts.job}/{done[0].run_id}", batch_id, summary)
+        run_id = done[0].run_id
+        journal.write_commit(opts.ledger.journal, f"{opts.job}/{run_id}", batch_id, summary)
+        if self.registry:
+            from customerio_sink.spark.markers import write_marker
+
+            write_marker(self.registry, run_id, opts, self.kind)
 
 
 class CustomerIOStreamWriter(_Writer, DataSourceStreamWriter):
@@ -183,6 +217,8 @@ class CustomerIOStreamWriter(_Writer, DataSourceStreamWriter):
 
 
 class CustomerIOBatchWriter(_Writer, DataSourceWriter):
+    kind = "batch"
+
     def write(self, iterator: Iterator[Row]) -> SinkCommitMessage:
         return self._send(iterator, default_batch=0)
 
@@ -193,52 +229,36 @@ class CustomerIOBatchWriter(_Writer, DataSourceWriter):
 class CustomerIODataSource(DataSource):
     """``format("customerio")``: stream and batch writers over the sink's engine.
 
-    Options: as :meth:`SinkOptions.from_options` (``job``, ``mapping``, ``ledger_path`` …).
+    Options: as :meth:`SinkOptions.from_options` (``job``, ``mapping``, ``ledger_path`` …); a
+    batch write also takes ``run_id`` (default: a new ``batch-<UTC time>-<hex>``), which names
+    its rows in the ledger — give the same one again to resume an interrupted write without
+    sending twice.
     """
+
+    registry: str | None = None  # set on the class :func:`register` registers
 
     @classmethod
     def name(cls) -> str:
         return "customerio"
 
     def writer(self, schema: Any, overwrite: bool) -> CustomerIOBatchWriter:
-        # A static write has no batch id; each write is its own run.
-        return CustomerIOBatchWriter(
-            dict(self.options), schema, run_id=f"static-{uuid.uuid4().hex}"
-        )
+        # A static write has no batch id: it is batch 0 of a run of its own.
+        options = dict(self.options)
+        run_id = batch_run_id({k.lower(): v for k, v in options.items()}.get("run_id"))
+        return CustomerIOBatchWriter(options, schema, run_id=run_id, registry=self.registry)
 
     def streamWriter(self, schema: Any, overwrite: bool) -> CustomerIOStreamWriter:
-        return CustomerIOStreamWriter(dict(self.options), schema)
+        return CustomerIOStreamWriter(dict(self.options), schema, registry=self.registry)
 
 
-def ingest_committed(
-    spark: SparkSession, options: SinkOptions, run_id: str, *, already: set[int] | None = None
-) -> list[dict[str, Any]]:
-    """Write the ledger rows of every committed, not yet ingested batch of ``run_id``.
-
-    Returns the lineage rows written. Idempotent (Delta txn per batch), so calling it twice is
-    harmless; ``already`` (updated in place) skips batches this process has ingested.
-    """
-    done = already if already is not None else set()
-    key = f"{options.job}/{run_id}"
-    out = []
-    options.ledger.ensure_tables(spark)
-    for batch_id in journal.committed_batches(options.ledger.journal, key):
-        if batch_id in done:
-            continue
-        summary = journal.read_commit(options.ledger.journal, key, batch_id) or {}
-        started = summary.get("committed_at")
-        lineage = options.ledger.ingest(
-            spark,
-            job=options.job,
-            run_id=run_id,
-            batch_id=batch_id,
-            summary=summary,
-            front_door="datasource",
-            source=options.source_name,
-            started_at=datetime.fromisoformat(started) if started else datetime.now(timezone.utc),
-            dry_run=options.dry_run,
+def batch_run_id(given: str | None = None) -> str:
+    """The run id of a batch write: ``given`` (checked), else ``batch-<UTC time>-<hex>``."""
+    if given is None or given == "":
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        return f"batch-{stamp}-{uuid.uuid4().hex[:8]}"
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", given):
+        raise ConfigError(
+            f"option run_id: 1-100 letters, digits, '.', '_' or '-' (it names ledger rows and "
+            f"journal paths), got {given!r}"
         )
-        journal.prune_before(options.ledger.journal, key, batch_id)
-        done.add(batch_id)
-        out.append(lineage)
-    return out
+    return given

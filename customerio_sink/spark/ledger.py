@@ -66,14 +66,42 @@ TABLES: dict[str, str] = {
         "latency_ms DOUBLE, request_bytes BIGINT, message_count INT, error_class STRING, "
         "started_at TIMESTAMP"
     ),
+    # One row per source row that was not sent: reason is update_preimage, superseded,
+    # unchanged, duplicate or already_delivered; related_message_id is the message sent for the
+    # key instead (collapse), the repeated id (duplicate) or the earlier pipeline's id.
+    "skipped": (
+        "job STRING, run_id STRING, batch_id BIGINT, message_id STRING, call_type STRING, "
+        "event STRING, source_key STRING, commit_version BIGINT, reason STRING, "
+        "related_message_id STRING, skipped_at TIMESTAMP"
+    ),
+    # A change of id scheme (see customerio_sink.migrate.rekey): which new key an old one moved
+    # to, and the alias call that moved it, so lineage follows a person across the change.
+    "key_map": (
+        "job STRING, run_id STRING, old_key STRING, new_key STRING, alias_message_id STRING, "
+        "mapped_at TIMESTAMP"
+    ),
 }
 
-#: Table properties set when a ledger table is created. The acks table (one row per message)
-#: keeps file statistics only for the columns it is looked up by: statistics on every column
-#: cost about a quarter of the append.
+#: Table properties set when a ledger table is created. The acks and skipped tables (one row
+#: per message) keep file statistics only for the columns they are looked up by: statistics on
+#: every column cost about a quarter of the append.
 TABLE_PROPERTIES: dict[str, dict[str, str]] = {
     "acks": {"delta.dataSkippingStatsColumns": "job,run_id,batch_id,message_id,sent_at"},
+    "skipped": {
+        "delta.dataSkippingStatsColumns": "job,run_id,batch_id,message_id,source_key,reason"
+    },
 }
+
+#: Columns of the rows a caller adds to a batch's skipped rows (``ingest(extra_skipped=...)``).
+SKIPPED_ROW_COLUMNS = (
+    "message_id",
+    "call_type",
+    "event",
+    "source_key",
+    "commit_version",
+    "reason",
+    "related_id",
+)
 
 #: One journal line (see :mod:`customerio_sink.journal`); every field optional.
 JOURNAL_SCHEMA = (
@@ -218,6 +246,7 @@ class Ledger:
         source: str,
         started_at: datetime,
         dry_run: bool = False,
+        extra_skipped: DataFrame | None = None,
     ) -> dict[str, Any]:
         """Write one batch's journal into the ledger tables and its lineage row; return lineage.
 
@@ -228,6 +257,10 @@ class Ledger:
         retry-queue rows, and its lineage adds up. ``summary`` (the last attempt's counts) is
         used as a shortcut only when it provably covers the journal: one complete attempt per
         partition and nothing already final.
+
+        Skipped rows come from one complete attempt per partition (every attempt decides the
+        same skips); ``extra_skipped`` (columns :data:`SKIPPED_ROW_COLUMNS`, already counted in
+        ``summary``) adds rows the caller kept from the engine, in the same idempotent write.
         """
         from pyspark.sql import functions as F
 
@@ -238,8 +271,21 @@ class Ledger:
         versions: tuple[Any, Any] = (summary.get("min_version"), summary.get("max_version"))
         writes: list[Callable[[], None]] = []
         cached: DataFrame | None = None
+        skipped_rows = extra_skipped
         if not dry_run and directory.is_dir():
             outcomes, reqs, exact = self._journal_frames(spark, directory)
+            # Only a batch that skipped rows pays for the extra append (a Delta commit).
+            engine_skips = (
+                self._skipped_frame(spark, directory)
+                if any(int(n) for n in summary.get("skipped", {}).values())
+                else None
+            )
+            if engine_skips is not None:
+                skipped_rows = (
+                    engine_skips
+                    if skipped_rows is None
+                    else engine_skips.unionByName(skipped_rows.select(*SKIPPED_ROW_COLUMNS))
+                )
             # The summary is only this attempt's: it matches the journal only when no earlier
             # attempt of the batch finished anything (a re-run after the sends finished counts
             # everything as already final and would otherwise write an empty ledger).
@@ -255,7 +301,11 @@ class Ledger:
                         counts[name] = int(summary.get(key, 0))
                 else:
                     # A replay: the same message may be in several attempts; keep one.
-                    outcomes = outcomes.dropDuplicates(["message_id"]).cache()
+                    outcomes = (
+                        outcomes.where(F.col("outcome").isin(*journal.FINAL_OUTCOMES))
+                        .dropDuplicates(["message_id"])
+                        .cache()
+                    )
                     for outcome, n in outcomes.groupBy("outcome").count().collect():
                         counts[outcome] = n
                     stats = outcomes.agg(F.min("commit_version"), F.max("commit_version")).first()
@@ -279,7 +329,9 @@ class Ledger:
                         F.to_timestamp("started_at").alias("started_at"),
                     )
                     writes.append(lambda: self._append(request_rows, "requests", app_id, batch_id))
-        elif dry_run:
+        if not dry_run and skipped_rows is not None:
+            writes.append(partial(self._skipped_write, skipped_rows, job, run_id, batch_id, app_id))
+        if dry_run:
             counts = {
                 journal.ACKED: 0,
                 journal.DEAD: int(summary.get("dead", 0)),
@@ -324,6 +376,40 @@ class Ledger:
             spark.createDataFrame([lineage], TABLES["lineage"]), "lineage", app_id, batch_id
         )
         return lineage
+
+    def _skipped_frame(self, spark: SparkSession, directory: Path) -> DataFrame | None:
+        """The skipped rows of one complete attempt per partition (the newest), if any."""
+        newest: dict[str, Path] = {}
+        for path in directory.glob("part-*.outcomes.parquet"):
+            partition = path.name.split("-")[1]
+            if partition not in newest or path.stat().st_mtime > newest[partition].stat().st_mtime:
+                newest[partition] = path
+        if not newest:
+            return None
+        frame = spark.read.parquet(*[str(p) for p in sorted(newest.values())])
+        if "related_id" not in frame.columns:  # written by an older sink version
+            return None
+        return frame.where(f"outcome = '{journal.SKIPPED}'").select(*SKIPPED_ROW_COLUMNS)
+
+    def _skipped_write(
+        self, rows: DataFrame, job: str, run_id: str, batch_id: int, app_id: str
+    ) -> None:
+        from pyspark.sql import functions as F
+
+        frame = rows.select(
+            F.lit(job).alias("job"),
+            F.lit(run_id).alias("run_id"),
+            F.lit(batch_id).cast("bigint").alias("batch_id"),
+            "message_id",
+            "call_type",
+            "event",
+            "source_key",
+            F.col("commit_version").cast("bigint").alias("commit_version"),
+            "reason",
+            F.col("related_id").alias("related_message_id"),
+            F.current_timestamp().alias("skipped_at"),
+        )
+        self._append(frame, "skipped", app_id, batch_id)
 
     def _journal_frames(
         self, spark: SparkSession, directory: Path
@@ -376,6 +462,7 @@ class Ledger:
                     F.element_at("payloads", F.col("pos") + 1).alias("payload"),
                     F.element_at("reasons", F.col("pos") + 1).alias("reason"),
                     "error_class",
+                    F.lit(None).cast("string").alias("related_id"),
                 )
             )
             frames_req.append(

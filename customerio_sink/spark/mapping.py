@@ -32,7 +32,7 @@ from customerio_sink.spark.mapping_time import future_error, iso_text, micros_te
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-__all__ = ["MessageMapping", "referenced_columns", "to_messages"]
+__all__ = ["MessageMapping", "check_source_columns", "referenced_columns", "to_messages"]
 
 CALLS = ("identify", "track", "page", "screen", "group", "alias")
 ENTITIES = ("person", "object", "relationship", "device")
@@ -227,6 +227,19 @@ def referenced_columns(m: MessageMapping) -> list[str]:
     return [n for n in names if n]
 
 
+def check_source_columns(m: MessageMapping, columns: list[str]) -> None:
+    """Raise :class:`ConfigError` when ``m`` reads a column that is not in ``columns`` — the
+    check :func:`to_messages` makes, without building (and analysing) the mapping's plan."""
+    missing = [c for c in referenced_columns(m) if c not in columns]
+    if missing:
+        from customerio_sink.errors import ConfigError
+
+        raise ConfigError(
+            f"mapping names columns the source does not have: {', '.join(missing)} "
+            f"(source columns: {', '.join(sorted(columns))})"
+        )
+
+
 class _Builder:
     """Builds the message columns for one mapping over one DataFrame."""
 
@@ -237,14 +250,7 @@ class _Builder:
         self.job = job
         self.backfill = backfill
         self.types = {f.name: f.dataType.simpleString() for f in df.schema.fields}
-        missing = [c for c in self.referenced() if c not in self.types]
-        if missing:
-            from customerio_sink.errors import ConfigError
-
-            raise ConfigError(
-                f"mapping names columns the source does not have: {', '.join(missing)} "
-                f"(source columns: {', '.join(sorted(self.types))})"
-            )
+        check_source_columns(m, list(self.types))
         self.is_cdf = m.source == "cdf"
 
     def referenced(self) -> list[str]:
@@ -474,14 +480,7 @@ def to_messages(
     b = _Builder(df, mapping, job, backfill)
     m = mapping
     ts, ts_error = b.timestamp()
-    ts_text = iso_text(ts)
-    # Only a queue row outside a backfill can lack a time: it is stamped when sent (as
-    # Customer.io would stamp it). The batch's "now" reaches the generated code as a string
-    # literal, which Spark passes by reference — a timestamp or number literal would be inlined,
-    # making every micro-batch compile (and JIT) the mapping's code anew.
     stamp_now = not b.is_cdf and not backfill
-    if stamp_now:
-        ts_text = F.coalesce(ts_text, iso_text(F.current_timestamp()))
     change = F.col("_change_type") if b.is_cdf else F.lit("append")
     version = F.col("_commit_version").cast("long") if b.is_cdf else F.lit(None).cast("long")
     is_delete = change == F.lit("delete")
@@ -509,11 +508,22 @@ def to_messages(
         kind.alias("__cio_kind"),
         key.alias("__cio_key"),
         ts.alias("__cio_ts"),
+        # Staged once: the time is parsed here only, and the error chain below refers to a
+        # column, not to the whole parse and message (which made the generated code too big
+        # for the JIT and slowed every column of the stage).
+        ts_error.alias("__cio_ts_error"),
         row_ident.alias("__cio_row"),
         version.alias("__cio_version"),
         change.alias("__cio_change"),
     )
-    key, ts = F.col("__cio_key"), F.col("__cio_ts")
+    key, ts, ts_error = F.col("__cio_key"), F.col("__cio_ts"), F.col("__cio_ts_error")
+    ts_text = iso_text(ts)
+    # Only a queue row outside a backfill can lack a time: it is stamped when sent (as
+    # Customer.io would stamp it). The batch's "now" reaches the generated code as a string
+    # literal, which Spark passes by reference — a timestamp or number literal would be inlined,
+    # making every micro-batch compile (and JIT) the mapping's code anew.
+    if stamp_now:
+        ts_text = F.coalesce(ts_text, iso_text(F.current_timestamp()))
     if b.is_cdf:
         mid = _message_id(
             ["__cio_job", "__cio_key", "__cio_version", "__cio_change", "__cio_row"], "__cio_ts"

@@ -151,15 +151,19 @@ def run_sync(
     poll_s: float = 2.0,
     stop_event: threading.Event | None = None,
     on_start: Callable[[StreamingQuery], None] | None = None,
+    exclude: Callable[[DataFrame], tuple[DataFrame, DataFrame]] | None = None,
 ) -> SyncResult:
     """Run one sync until the query ends (available-now), ``timeout_s`` passes, or
     ``stop_event`` is set; then stop it cleanly and return what happened.
+
+    ``exclude`` (foreachBatch only) takes rows other pipelines already delivered out of each
+    batch (see :class:`~customerio_sink.spark.writer.CustomerIOWriter`).
 
     Raises:
         StreamingQueryException: the query failed (e.g. a change-feed batch whose transient
             failures outlasted the retries); the result so far is on ``exc.sync_result``.
     """
-    from customerio_sink.spark.mapping import to_messages
+    from customerio_sink.spark.mapping import check_source_columns
     from customerio_sink.spark.writer import CustomerIOWriter
 
     refuse_speculation(spark)
@@ -170,20 +174,18 @@ def run_sync(
         if progress:
             progress(_progress_line(lineage))
 
-    # Map once on the driver before the query starts: a mapping column missing from the source
-    # fails here, in one line, before anything is read or sent (the plan is only analysed).
-    to_messages(
-        source_df,
-        options.mapping,
-        job=options.job,
-        backfill=options.backfill,
-        hold_recent=options.hold_recent,
-    )
+    # A mapping column missing from the source fails here, in one line, before anything is
+    # read or sent (a check of names: building the mapping's plan here cost a second in a
+    # fresh JVM, and each batch builds it anyway).
+    check_source_columns(options.mapping, source_df.columns)
     writer = source_df.writeStream.queryName(options.job).option("checkpointLocation", checkpoint)
     writer = writer.trigger(**trigger_kwargs(trigger))
     ingested: set[int] = set()
+    if exclude is not None and front_door != "foreachBatch":
+        raise ConfigError("front_door: leaving out delivered rows needs 'foreachBatch'")
     if front_door == "foreachBatch":
-        query = writer.foreachBatch(CustomerIOWriter(options, progress=record)).start()
+        sink = CustomerIOWriter(options, progress=record, exclude=exclude)
+        query = writer.foreachBatch(sink).start()
     elif front_door == "datasource":
         from customerio_sink.spark.datasource import ingest_committed, prepare, register
 

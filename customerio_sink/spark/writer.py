@@ -112,7 +112,10 @@ def default_concurrency(spark: SparkSession, partitions: int) -> int:
 class CustomerIOWriter:
     """A ``foreachBatch`` callable that sends each micro-batch to Customer.io exactly once.
 
-    ``progress`` (optional) is called with each batch's lineage dict.
+    ``progress`` (optional) is called with each batch's lineage dict. ``exclude`` (optional)
+    splits a batch's messages into those to send and rows already delivered by another pipeline
+    (columns :data:`~customerio_sink.spark.ledger.SKIPPED_ROW_COLUMNS`), which are recorded as
+    skipped with the batch (see :mod:`customerio_sink.migrate.backfill`).
     """
 
     options: SinkOptions
@@ -120,6 +123,7 @@ class CustomerIOWriter:
     front_door: str = "foreachBatch"
     run_id: str | None = None  # a batch write's own run id (a stream's is its query id)
     history: list[dict[str, Any]] = field(default_factory=list)
+    exclude: Callable[[DataFrame], tuple[DataFrame, DataFrame]] | None = None
     _tables_ready: bool = field(default=False, repr=False)
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
@@ -140,6 +144,9 @@ class CustomerIOWriter:
             backfill=opts.backfill,
             hold_recent=opts.hold_recent,
         )
+        prior = None
+        if self.exclude is not None:
+            messages, prior = self.exclude(messages)
         partitions = opts.partitions or task_slots(spark)
         # All calls of one key in one partition (change feeds and queues alike): a partition
         # sends its requests one at a time, in order, so no key ever has two calls in flight;
@@ -151,6 +158,13 @@ class CustomerIOWriter:
         t0 = time.monotonic()
         rows = messages.mapInArrow(partition_sender(settings, batch_id), "summary string").collect()
         summary = PartitionSummary.merge(json.loads(r.summary) for r in rows)
+        if prior is not None:
+            n_prior = prior.count()
+            summary["rows_in"] = summary.get("rows_in", 0) + n_prior
+            if n_prior:
+                summary["skipped"]["already_delivered"] = n_prior
+            else:
+                prior = None
         journal.write_commit(opts.ledger.journal, settings.journal_key, batch_id, summary)
         lineage = opts.ledger.ingest(
             spark,
@@ -162,6 +176,7 @@ class CustomerIOWriter:
             source=opts.source_name,
             started_at=started,
             dry_run=opts.dry_run,
+            extra_skipped=prior,
         )
         lineage["send_seconds"] = round(time.monotonic() - t0, 3)
         self.history.append(lineage)

@@ -101,6 +101,9 @@ def test_a_raw_json_column_must_be_exactly_one_object(
         "two": '{"x":1}{"y":2}',
         "two-commas": '{"x":1},{"y":2}',
         "closer": '{"x":1}}',
+        "early-close": '{"x":1},0]',
+        "early-close-then-object": '{"x":1},0]{"y":2}',
+        "nested-arrays": '{"a":[1,{"b":[2]}],"c":"]"}',
         "array": "[1,2]",
         "string": '"text"',
         "empty": "",
@@ -115,10 +118,11 @@ def test_a_raw_json_column_must_be_exactly_one_object(
     assert sync_events.main(_events_argv(tmp_path, emulator.url, source)) == 0
 
     sent = {m["userId"]: m for m in emulator.messages("track")}
-    assert set(sent) == {"spaces", "null"}
+    assert set(sent) == {"spaces", "null", "nested-arrays"}
     assert sent["spaces"]["properties"] == {"x": 1} and sent["null"]["properties"] == {}
+    assert sent["nested-arrays"]["properties"] == {"a": [1, {"b": [2]}], "c": "]"}
     dead = _dead(spark, tmp_path)
-    assert set(dead) == set(cases) - {"spaces", "null"}
+    assert set(dead) == set(cases) - {"spaces", "null", "nested-arrays"}
     for reason in dead.values():
         assert reason.startswith("props: ") and "exactly one JSON object" in reason
 
