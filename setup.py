@@ -25,6 +25,8 @@ LOCAL = [
     "delta-spark==4.0.1",
     "pyarrow>=15",
     "pandas>=2.2,<3",
+    # notebooks/11_reporting_and_analytics plots the dashboard (Databricks runtimes ship it).
+    "matplotlib>=3.8",
 ]
 # Optional PII protection of dead letters and the retry queue (customerio_sink.protect): Fernet
 # field encryption. Databricks runtimes already ship cryptography.
