@@ -31,6 +31,8 @@ LOCAL = [
     "googleapis-common-protos>=1.65",
     "protobuf>=5.29.1",
     "zstandard>=0.23",
+    # notebooks/11_reporting_and_analytics plots the dashboard (Databricks runtimes ship it).
+    "matplotlib>=3.8",
 ]
 # Optional PII protection of dead letters and the retry queue (customerio_sink.protect): Fernet
 # field encryption. Databricks runtimes already ship cryptography.
@@ -59,6 +61,10 @@ DEV = [
     # Databricks' typed models of bundle resources (jobs, schemas, volumes): tests/deploy checks
     # databricks.yml's fields and enum values against them, without a workspace or the CLI.
     "databricks-bundles>=1.22,<2",
+    # tests/notebooks runs every notebook in a real Jupyter kernel.
+    "nbclient>=0.10",
+    "nbformat>=5.10",
+    "ipykernel>=6.29",
 ]
 
 # The documentation site (mkdocs.yml, docs/): `make docs`, and `make test` builds it strictly.
