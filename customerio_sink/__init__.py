@@ -20,6 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from customerio_sink.__version__ import __version__
 
+# ``message_id`` is both a public function and a submodule. Importing the submodule sets the
+# package attribute to the module (Python does so on its first import), so bind it here, after
+# that first import, where later ``import customerio_sink.message_id`` no longer touches it.
+from customerio_sink.message_id import message_id
+
 if TYPE_CHECKING:
     from customerio_sink.app_api import AppAPIClient
     from customerio_sink.client import CustomerIOClient
@@ -36,7 +41,6 @@ if TYPE_CHECKING:
         ValidationError,
     )
     from customerio_sink.mappings import Devices, Events, Objects, People, Relationships
-    from customerio_sink.message_id import message_id
     from customerio_sink.secrets import SecretKey
     from customerio_sink.spark.api import flush, register, secret, sync, writer
     from customerio_sink.spark.ledger import Ledger
@@ -65,7 +69,6 @@ _WHERE = {
     "CustomerIOClient": "client",
     "AppAPIClient": "app_api",
     "SecretKey": "secrets",
-    "message_id": "message_id",
     # the errors
     "CustomerIOSinkError": "errors",
     "ConfigError": "errors",

@@ -127,3 +127,22 @@ def test_the_core_never_imports_pyspark() -> None:
     code = f"import sys, {modules}; print('pyspark' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_public_name_stays_itself_after_its_same_named_submodule_is_imported() -> None:
+    """``import customerio_sink.message_id`` (Python sets the submodule as an attribute of the
+    package) must not turn ``cio.message_id`` from the function into the module."""
+    code = (
+        "import importlib, pkgutil, types\n"
+        "import customerio_sink as cio\n"
+        "names = [m.name for m in pkgutil.iter_modules(cio.__path__)]\n"
+        "for name in names:\n"
+        "    importlib.import_module(f'customerio_sink.{name}')\n"
+        "clashes = sorted(set(names) & set(cio.__all__))\n"
+        "assert clashes, 'the test needs a public name that is also a submodule'\n"
+        "bad = [n for n in clashes if isinstance(getattr(cio, n), types.ModuleType)]\n"
+        "assert not bad, bad\n"
+        "assert cio.message_id('a', 'b') == cio.message_id('a', 'b')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

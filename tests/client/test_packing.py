@@ -38,7 +38,7 @@ assert len(LONGEST_SENT_AT) == MAX_SENT_AT_CHARS
 
 
 def item(size: int, tag: int) -> bytes:
-    """A JSON value of exactly ``size`` bytes that remembers its position (size >= 10 for tags < 1000)."""
+    """A JSON value of exactly ``size`` bytes that remembers its position (size >= 10)."""
     head = f'["{tag}",'.encode()
     value = head + b'"' + b"x" * (size - len(head) - 3) + b'"]'
     assert len(value) == size, (size, tag)  # the helper must not lie about sizes
