@@ -1,4 +1,7 @@
-"""Customer.io's size and count limits, as named constants with their headroom explained.
+"""Customer.io's request size limits, as named constants with their headroom explained.
+
+The limits of one message (32 KB, ids, attributes) are message rules and live in
+:mod:`customerio_sink.rules`; they are re-exported here.
 
 Sources (reference ``customerio-api.md`` §2.5, §6 and the addenda): the Pipelines API takes at
 most 32 KB per call and 500 KB per ``/v1/batch`` request; the Track API documents the identity
@@ -8,6 +11,18 @@ that is the safe side.
 """
 
 from __future__ import annotations
+
+# What one message may hold (sizes, ids, attributes) is declared in customerio_sink.rules with
+# the other message rules; the names stay importable from here.
+from customerio_sink.rules import (
+    MAX_ATTRIBUTE_NAME_BYTES,
+    MAX_ATTRIBUTE_VALUE_BYTES,
+    MAX_ATTRIBUTES,
+    MAX_EVENT_DATA_BYTES,
+    MAX_EVENT_NAME_BYTES,
+    MAX_ID_BYTES,
+    MAX_MESSAGE_BYTES,
+)
 
 __all__ = [
     "BATCH_ENVELOPE_BYTES",
@@ -22,10 +37,6 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "MAX_SENT_AT_CHARS",
 ]
-
-# One call (a single-endpoint body, or one item of a batch), JSON-encoded. The official client
-# uses 32 << 10 and accepts exactly 32768 bytes; we do the same.
-MAX_MESSAGE_BYTES = 32 * 1024
 
 # "Requests are limited to 500KB total". Read as 500,000 bytes (the smaller reading).
 DOCUMENTED_MAX_BATCH_BYTES = 500_000
@@ -42,14 +53,3 @@ BATCH_ENVELOPE_BYTES = len(b'{"batch":[') + len(b'],"sentAt":"') + MAX_SENT_AT_C
 # counts that we do not. The official client targets 475,000 bytes of items but checks after
 # appending, so its bodies reach ~508 KB; ours never pass this number.
 DEFAULT_MAX_BODY_BYTES = 480 * 1024
-
-# Identity and attribute limits (Track API spec; likely the same for data that arrives through
-# Pipelines, since both feed one workspace). Ids, attribute names and event names are bytes of
-# UTF-8, not characters.
-MAX_ID_BYTES = 150
-MAX_EVENT_NAME_BYTES = 100
-MAX_ATTRIBUTES = 300
-MAX_ATTRIBUTE_NAME_BYTES = 150
-MAX_ATTRIBUTE_VALUE_BYTES = 1000
-# "event data 100000 bytes": the JSON-encoded ``properties`` of one event.
-MAX_EVENT_DATA_BYTES = 100_000

@@ -14,7 +14,7 @@ from typing import Any
 
 __all__ = ["RULE", "decode_lenient", "guard_raw_json", "guard_text"]
 
-RULE = "not valid UTF-8 (rule: text must be valid UTF-8)"
+RULE = "not valid UTF-8 [utf8]"
 
 
 def decode_lenient(data: bytes) -> str:
@@ -73,7 +73,7 @@ def _raw_reason(payload: bytes, start: int, end: int, columns: dict[str, str]) -
         return f"{column}: {RULE}"
     return (
         f"{column}: malformed JSON or not a JSON object, or text before or after it "
-        f"(rule: {field} must be exactly one JSON object)"
+        f"(a {field} column holds exactly one JSON object) [json_object]"
     )
 
 

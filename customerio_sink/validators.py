@@ -5,7 +5,7 @@ goes on the wire) and returns a list of :class:`~customerio_sink.errors.Violatio
 built, nothing is raised. The pydantic models in :mod:`customerio_sink.models` call the same
 function, so a rule lives in exactly one place.
 
-Rules (limits in :mod:`customerio_sink.limits`):
+Rules (codes, limits and semantic events in :mod:`customerio_sink.rules`):
 
 =====================  ========================================================================
 rule                   meaning
@@ -33,12 +33,11 @@ A violation names the field and the rule, never the value.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from customerio_sink import limits
+from customerio_sink import rules
 from customerio_sink.encoding import encode, parse_timestamp
 from customerio_sink.errors import ValidationError, Violation
 
@@ -54,63 +53,11 @@ __all__ = [
     "validate_message",
 ]
 
-MESSAGE_TYPES = frozenset({"identify", "track", "page", "screen", "group", "alias"})
-
-# Customer.io semantic events (reference §4.1): event name → fields that must be present. Each
-# entry is a tuple of alternative dotted paths, one of which must be there ("context.device.token"
-# means msg["context"]["device"]["token"]). Beyond the spec's own required lists, an event must
-# carry the field without which it does nothing (the object to delete, the delivery and metric
-# to report, the content action) — otherwise Customer.io answers 200 and nothing happens.
-SEMANTIC_EVENTS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "User Deleted": (("userId",),),
-    "User Suppressed": (("userId",),),
-    "User Unsuppressed": (("userId",),),
-    "Device Created or Updated": (("userId",), ("context.device.token",)),
-    "Device Deleted": (("userId",), ("context.device.token",)),
-    "Relationship Deleted": (("userId",), ("properties.objectId",)),
-    "Object Deleted": (("anonymousId",), ("properties.objectId",)),
-    "Report Delivery Event": (("properties.deliveryId",), ("properties.metric",)),
-    # The spec requires "activityType", a property it never defines; "actionType" is the
-    # documented one. Either is accepted.
-    "Report Content Event": (("properties.actionType", "properties.activityType"),),
-}
-
-# Typed optional fields of the semantic events: path → (JSON type, allowed values or None).
-_SEMANTIC_FIELDS: dict[str, dict[str, tuple[str, tuple[str, ...] | None]]] = {
-    "Device Created or Updated": {
-        "context.device.token": ("string", None),
-        "context.device.type": ("string", ("ios", "android")),
-    },
-    "Device Deleted": {
-        "context.device.token": ("string", None),
-        "context.device.type": ("string", ("ios", "android")),
-    },
-    "Relationship Deleted": {
-        "properties.objectId": ("string", None),
-        "properties.objectTypeId": ("integer", None),
-    },
-    "Object Deleted": {
-        "properties.objectId": ("string", None),
-        "properties.objectTypeId": ("integer", None),
-    },
-    "Report Delivery Event": {
-        "properties.deliveryId": ("string", None),
-        "properties.metric": ("string", ("delivered", "clicked", "converted", "opened")),
-        "properties.recipient": ("string", None),
-        "properties.reason": ("string", None),
-        "properties.actionValue": ("string", None),
-        "properties.href": ("string", None),
-    },
-    "Report Content Event": {
-        "properties.actionType": ("string", ("viewed_content", "clicked_content")),
-        "properties.activityType": ("string", ("viewed_content", "clicked_content")),
-        "properties.contentId": ("integer", None),
-        "properties.templateId": ("integer", None),
-    },
-}
-
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
-_MAX_EMAIL_BYTES = 254
+MESSAGE_TYPES = frozenset(rules.CALL_TYPES)
+# The semantic events and their required/typed fields live in customerio_sink.rules (the Spark
+# mapping reads the same declarations).
+SEMANTIC_EVENTS = rules.SEMANTIC_EVENTS
+_SEMANTIC_FIELDS = rules.SEMANTIC_FIELDS
 _NAME_IN_FIELD = 40  # attribute names are schema, not data, but keep field paths short
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -138,8 +85,8 @@ def check_id(value: Any, field: str) -> Violation | None:
         return Violation(field, "type_string", "ids are strings")
     if not value:
         return Violation(field, "not_empty", "ids cannot be empty")
-    if len(value) * 4 > limits.MAX_ID_BYTES and _utf8_len(value) > limits.MAX_ID_BYTES:
-        return Violation(field, "max_id_bytes", f"at most {limits.MAX_ID_BYTES} bytes")
+    if len(value) * 4 > rules.MAX_ID_BYTES and _utf8_len(value) > rules.MAX_ID_BYTES:
+        return Violation(field, "max_id_bytes", f"at most {rules.MAX_ID_BYTES} bytes")
     return None
 
 
@@ -149,10 +96,10 @@ def check_event_name(value: Any, field: str = "event") -> Violation | None:
         return Violation(field, "type_string", "event names are strings")
     if not value:
         return Violation(field, "not_empty", "event names cannot be empty")
-    if len(value) * 4 > limits.MAX_EVENT_NAME_BYTES and (
-        _utf8_len(value) > limits.MAX_EVENT_NAME_BYTES
+    if len(value) * 4 > rules.MAX_EVENT_NAME_BYTES and (
+        _utf8_len(value) > rules.MAX_EVENT_NAME_BYTES
     ):
-        return Violation(field, "max_event_bytes", f"at most {limits.MAX_EVENT_NAME_BYTES} bytes")
+        return Violation(field, "max_event_bytes", f"at most {rules.MAX_EVENT_NAME_BYTES} bytes")
     return None
 
 
@@ -168,10 +115,11 @@ def check_timestamp(value: Any, field: str = "timestamp") -> Violation | None:
 
 
 def check_email(value: Any, field: str = "traits.email") -> Violation | None:
-    """An email address: ``local@domain.tld`` without spaces, at most 254 bytes."""
+    """An email address: ``local@domain.tld`` without spaces, at most 254 bytes
+    (:func:`customerio_sink.rules.is_email`)."""
     if not isinstance(value, str):
         return Violation(field, "type_string", "emails are strings")
-    if _utf8_len(value) > _MAX_EMAIL_BYTES or not _EMAIL.match(value):
+    if not rules.is_email(value):
         return Violation(field, "email_format", "expected local@domain.tld")
     return None
 
@@ -184,22 +132,22 @@ def _field_for(prefix: str, name: str) -> str:
 def check_attributes(traits: Mapping[Any, Any], field: str = "traits") -> list[Violation]:
     """Person attributes: ≤300 of them, names ≤150 bytes, each value ≤1000 bytes."""
     out: list[Violation] = []
-    if len(traits) > limits.MAX_ATTRIBUTES:
-        out.append(Violation(field, "max_attributes", f"at most {limits.MAX_ATTRIBUTES}"))
+    if len(traits) > rules.MAX_ATTRIBUTES:
+        out.append(Violation(field, "max_attributes", f"at most {rules.MAX_ATTRIBUTES}"))
     for name, value in traits.items():
         key = name if isinstance(name, str) else str(name)
-        if len(key) * 4 > limits.MAX_ATTRIBUTE_NAME_BYTES and (
-            _utf8_len(key) > limits.MAX_ATTRIBUTE_NAME_BYTES
+        if len(key) * 4 > rules.MAX_ATTRIBUTE_NAME_BYTES and (
+            _utf8_len(key) > rules.MAX_ATTRIBUTE_NAME_BYTES
         ):
             out.append(
                 Violation(
                     _field_for(field, key),
                     "max_name_bytes",
-                    f"names at most {limits.MAX_ATTRIBUTE_NAME_BYTES} bytes",
+                    f"names at most {rules.MAX_ATTRIBUTE_NAME_BYTES} bytes",
                 )
             )
         if isinstance(value, str):
-            if len(value) * 4 <= limits.MAX_ATTRIBUTE_VALUE_BYTES:
+            if len(value) * 4 <= rules.MAX_ATTRIBUTE_VALUE_BYTES:
                 continue
             size = _utf8_len(value)
         elif value is None or isinstance(value, bool | int | float):
@@ -210,12 +158,12 @@ def check_attributes(traits: Mapping[Any, Any], field: str = "traits") -> list[V
             except ValidationError as exc:
                 out.append(Violation(_field_for(field, key), exc.rule, "not JSON-encodable"))
                 continue
-        if size > limits.MAX_ATTRIBUTE_VALUE_BYTES:
+        if size > rules.MAX_ATTRIBUTE_VALUE_BYTES:
             out.append(
                 Violation(
                     _field_for(field, key),
                     "max_value_bytes",
-                    f"values at most {limits.MAX_ATTRIBUTE_VALUE_BYTES} bytes",
+                    f"values at most {rules.MAX_ATTRIBUTE_VALUE_BYTES} bytes",
                 )
             )
     return out
@@ -348,21 +296,19 @@ def check_message(
         except ValidationError as exc:
             out.append(Violation("message", exc.rule, "holds a value JSON cannot encode"))
             return out
-    if size > limits.MAX_MESSAGE_BYTES:
+    if size > rules.MAX_MESSAGE_BYTES:
         out.append(
-            Violation("message", "max_message_bytes", f"at most {limits.MAX_MESSAGE_BYTES} bytes")
+            Violation("message", "max_message_bytes", f"at most {rules.MAX_MESSAGE_BYTES} bytes")
         )
     # The event data is part of the message, so it can only pass 100 KB if the message does.
     properties = msg.get("properties")
     if (
-        size > limits.MAX_EVENT_DATA_BYTES
+        size > rules.MAX_EVENT_DATA_BYTES
         and isinstance(properties, Mapping)
-        and len(encode(properties)) > limits.MAX_EVENT_DATA_BYTES
+        and len(encode(properties)) > rules.MAX_EVENT_DATA_BYTES
     ):
         out.append(
-            Violation(
-                "properties", "max_event_data", f"at most {limits.MAX_EVENT_DATA_BYTES} bytes"
-            )
+            Violation("properties", "max_event_data", f"at most {rules.MAX_EVENT_DATA_BYTES} bytes")
         )
     return out
 

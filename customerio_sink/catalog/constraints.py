@@ -29,7 +29,8 @@ from typing import Any
 
 from customerio_sink.catalog.iso4217 import CURRENCIES
 from customerio_sink.errors import Violation
-from customerio_sink.validators import _EMAIL, _MAX_EMAIL_BYTES, check_email
+from customerio_sink.rules import EMAIL_SQL, MAX_EMAIL_BYTES, MAX_EMAIL_LOCAL_BYTES
+from customerio_sink.validators import check_email
 
 __all__ = [
     "DEEP_LINK",
@@ -256,6 +257,16 @@ class _Email(Matches):
         value = row.get(self.field)
         return value is None or check_email(value, self.field) is None
 
+    def sql(self, prefix: str = "") -> str:
+        # customerio_sink.rules.is_email in SQL: the pattern (anchored for Java) and both lengths.
+        column = _col(prefix, self.field)
+        local = f"substring_index({column}, '@', 1)"
+        test = (
+            f"{column} RLIKE {sql_literal(self.pattern)} AND octet_length({column}) <= "
+            f"{MAX_EMAIL_BYTES} AND octet_length({local}) <= {MAX_EMAIL_LOCAL_BYTES}"
+        )
+        return f"({column} IS NULL OR ({test}))"
+
 
 @dataclass(frozen=True)
 class NotAfter(Rule):
@@ -452,7 +463,7 @@ def deep_link(field: str) -> Matches:
 def email(field: str = "email") -> Matches:
     """An email address, by :func:`~customerio_sink.validators.check_email` (``email_format``)."""
     # The rule is validators.check_email; its own pattern and byte limit are rendered for SQL.
-    return _Email(field, _EMAIL.pattern, "email_format", "local@domain.tld", _MAX_EMAIL_BYTES)
+    return _Email(field, EMAIL_SQL, "email_format", "local@domain.tld", MAX_EMAIL_BYTES)
 
 
 def check_rules(rules: Iterable[Rule], row: Mapping[str, Any]) -> list[Violation]:

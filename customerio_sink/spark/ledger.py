@@ -46,7 +46,7 @@ TABLES: dict[str, str] = {
         "job STRING, run_id STRING, batch_id BIGINT, message_id STRING, call_type STRING, "
         "event STRING, source_key STRING, commit_version BIGINT, payload STRING, "
         "error_class STRING, error_message STRING, http_status INT, failed_at TIMESTAMP, "
-        "replayed_at TIMESTAMP, replay_status STRING"
+        "replayed_at TIMESTAMP, replay_status STRING, error_field STRING, error_rule STRING"
     ),
     "retry_queue": (
         "job STRING, run_id STRING, batch_id BIGINT, message_id STRING, call_type STRING, "
@@ -94,6 +94,9 @@ TABLE_PROPERTIES: dict[str, dict[str, str]] = {
 }
 
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+
+# Ledgers whose tables this process has brought up to the declared columns (see ensure_tables).
+_UPGRADED: set[str] = set()
 
 #: Columns of the rows a caller adds to a batch's skipped rows (``ingest(extra_skipped=...)``).
 SKIPPED_ROW_COLUMNS = (
@@ -203,7 +206,28 @@ class Ledger:
         return f"{self.path}/{self.prefix}{name}"
 
     def ensure_tables(self, spark: SparkSession) -> None:
-        """Create every ledger table that does not exist yet (safe to call every batch)."""
+        """Create every ledger table that does not exist yet (safe to call every batch), and add
+        the columns a newer version of the package declares to tables an older one created
+        (checked once per process and ledger)."""
+        self._create_tables(spark)
+        where = self.table("")
+        if where not in _UPGRADED:
+            self._add_new_columns(spark)
+            _UPGRADED.add(where)
+
+    def _add_new_columns(self, spark: SparkSession) -> None:
+        for name, ddl in TABLES.items():
+            have = {c.lower() for c in self.read(spark, name).columns}
+            declared = spark.createDataFrame([], ddl).schema.fields
+            missing = [
+                f"{f.name} {f.dataType.simpleString()}"
+                for f in declared
+                if f.name.lower() not in have
+            ]
+            if missing:
+                spark.sql(f"ALTER TABLE {self.table(name)} ADD COLUMNS ({', '.join(missing)})")
+
+    def _create_tables(self, spark: SparkSession) -> None:
         for name, ddl in TABLES.items():
             props = TABLE_PROPERTIES.get(name, {})
             extra = (
@@ -561,6 +585,7 @@ class Ledger:
                         at.alias("failed_at"),
                         F.lit(None).cast("timestamp").alias("replayed_at"),
                         F.lit(None).cast("string").alias("replay_status"),
+                        *reason_columns(F.col("reason"), F.col("error_class")),
                     ),
                     "dead_letters",
                 )
@@ -590,6 +615,25 @@ class Ledger:
                 for df, name in frames
             ]
         return [partial(self._append, df, name, app_id, batch_id) for df, name in frames]
+
+
+def reason_columns(reason: Any, error_class: Any) -> list[Any]:
+    """``error_field`` and ``error_rule`` of dead letters, split from the reason in SQL (the
+    same split as :func:`customerio_sink.rules.split_reason`)."""
+    from pyspark.sql import functions as F
+
+    from customerio_sink.rules import REASON_FIELD_PATTERN, REASON_RULE_PATTERN, RULE_OF_ERROR_CLASS
+
+    field = F.regexp_extract(reason, REASON_FIELD_PATTERN, 1)
+    code = F.regexp_extract(reason, REASON_RULE_PATTERN, 1)
+    by_class = F.create_map(*(F.lit(x) for pair in RULE_OF_ERROR_CLASS.items() for x in pair))
+    fallback = F.coalesce(
+        F.element_at(by_class, F.coalesce(error_class, F.lit(""))), F.lit("unknown")
+    )
+    return [
+        F.when(field != "", field).alias("error_field"),
+        F.when(code != "", code).otherwise(fallback).alias("error_rule"),
+    ]
 
 
 class RequestLog:

@@ -21,6 +21,21 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from customerio_sink.message_id import composite_key_sql
+from customerio_sink.rules import (
+    CALL_TYPES,
+    EMAIL_SQL,
+    MAX_ATTRIBUTE_NAME_BYTES,
+    MAX_ATTRIBUTE_VALUE_BYTES,
+    MAX_ATTRIBUTES,
+    MAX_EMAIL_BYTES,
+    MAX_EMAIL_LOCAL_BYTES,
+    MAX_EVENT_NAME_BYTES,
+    MAX_ID_BYTES,
+    MAX_MESSAGE_BYTES,
+    SEMANTIC_EVENTS,
+    TRIGGER_WINDOW_HOURS,
+    reason,
+)
 from customerio_sink.spark.mapping_json import (
     exact_object_errors,
     placeholder,
@@ -41,27 +56,11 @@ __all__ = [
     "to_messages",
 ]
 
-CALLS = ("identify", "track", "page", "screen", "group", "alias")
+CALLS = CALL_TYPES
 ENTITIES = ("person", "object", "relationship", "device")
-MAX_MESSAGE_BYTES = 32768
-MAX_ID_BYTES = 150
-MAX_EVENT_BYTES = 100
-MAX_ATTR_VALUE_BYTES = 1000
-MAX_ATTR_NAME_BYTES = 150
-MAX_ATTRIBUTES = 300
-TRIGGER_WINDOW_HOURS = 72
-SEMANTIC_EVENTS = (
-    "User Deleted",
-    "User Suppressed",
-    "User Unsuppressed",
-    "Device Created or Updated",
-    "Device Deleted",
-    "Relationship Deleted",
-    "Object Deleted",
-    "Report Delivery Event",
-    "Report Content Event",
-)
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+MAX_EVENT_BYTES = MAX_EVENT_NAME_BYTES
+MAX_ATTR_VALUE_BYTES = MAX_ATTRIBUTE_VALUE_BYTES
+MAX_ATTR_NAME_BYTES = MAX_ATTRIBUTE_NAME_BYTES
 
 
 @dataclass(frozen=True)
@@ -298,23 +297,24 @@ class _Builder:
         if not m.timestamp:
             if self.backfill and not self.is_cdf:
                 err = F.lit(
-                    "timestamp: no timestamp column declared (rule: a backfill sends each "
-                    "row's original time)"
+                    reason("timestamp", "no timestamp column declared", "timestamp_required")
                 )
                 return F.lit(None).cast("timestamp"), err
             return fallback, F.lit(None).cast("string")
         raw = self.col(m.timestamp)
         ts, unparsable, rule = parse_time(raw, self.types[m.timestamp])
-        missing_msg = (
-            "timestamp: missing (rule: a backfill sends each row's original time; without one "
-            "Customer.io would stamp it 'now' and could trigger campaigns)"
+        missing_msg = reason(
+            "timestamp",
+            "missing (a backfill sends each row's original time; without one Customer.io would "
+            "stamp it 'now' and could trigger campaigns)",
+            "timestamp_required",
         )
         err = F.when(
             unparsable,
             F.concat(
                 F.lit(f"{m.timestamp}: '"),
                 F.substring(raw.cast("string"), 1, 40),
-                F.lit(f"' {rule} (rule: timestamps must parse)"),
+                F.lit(f"' {rule} [timestamp_format]"),
             ),
         )
         if self.backfill:
@@ -381,6 +381,7 @@ class _Builder:
                         size.cast("string"),
                         F.lit(
                             f" bytes, over the {MAX_ATTR_VALUE_BYTES}-byte attribute value limit"
+                            " [max_value_bytes]"
                         ),
                     ),
                 )
@@ -388,10 +389,8 @@ class _Builder:
             if out == m.email:
                 checks.append(
                     (
-                        self.col(src).isNotNull() & ~text.rlike(EMAIL_PATTERN),
-                        F.lit(
-                            f"{field_name}.{out}: not a valid email address (rule: name@domain.tld)"
-                        ),
+                        self.col(src).isNotNull() & ~is_email_sql(text),
+                        F.lit(reason(f"{field_name}.{out}", "not a valid email address", EMAIL)),
                     )
                 )
         if m.traits_json:
@@ -412,7 +411,10 @@ class _Builder:
                     F.concat(
                         F.lit(f"{field_name}: "),
                         F.size(parsed).cast("string"),
-                        F.lit(f" attributes, over the {MAX_ATTRIBUTES}-attribute limit"),
+                        F.lit(
+                            f" attributes, over the {MAX_ATTRIBUTES}-attribute limit"
+                            " [max_attributes]"
+                        ),
                     ),
                 ),
                 (
@@ -420,18 +422,25 @@ class _Builder:
                     F.concat(
                         F.lit(f"{field_name}."),
                         F.element_at(too_big, 1),
-                        F.lit(f": over the {MAX_ATTR_VALUE_BYTES}-byte attribute value limit"),
+                        F.lit(
+                            f": over the {MAX_ATTR_VALUE_BYTES}-byte attribute value limit"
+                            " [max_value_bytes]"
+                        ),
                     ),
                 ),
                 (
                     F.size(long_names) > 0,
-                    F.lit(f"{field_name}: an attribute name is over {MAX_ATTR_NAME_BYTES} bytes"),
+                    F.lit(
+                        reason(
+                            field_name,
+                            f"an attribute name is over {MAX_ATTR_NAME_BYTES} bytes",
+                            "max_name_bytes",
+                        )
+                    ),
                 ),
                 (
-                    email.isNotNull() & ~email.rlike(EMAIL_PATTERN),
-                    F.lit(
-                        f"{field_name}.{m.email}: not a valid email address (rule: name@domain.tld)"
-                    ),
+                    email.isNotNull() & ~is_email_sql(email),
+                    F.lit(reason(f"{field_name}.{m.email}", "not a valid email address", EMAIL)),
                 ),
             ]
         return checks
@@ -456,7 +465,9 @@ class _Builder:
         F = _F()
         checks: list[tuple[Column, Column]] = []
         if required:
-            checks.append((value.isNull(), F.lit(f"{name}: missing or empty (rule: {rule})")))
+            checks.append(
+                (value.isNull(), F.lit(reason(name, f"missing or empty ({rule})", "required")))
+            )
         size = F.octet_length(value)
         checks.append(
             (
@@ -464,7 +475,7 @@ class _Builder:
                 F.concat(
                     F.lit(f"{name}: "),
                     size.cast("string"),
-                    F.lit(f" bytes, over the {MAX_ID_BYTES}-byte id limit"),
+                    F.lit(f" bytes, over the {MAX_ID_BYTES}-byte id limit [max_id_bytes]"),
                 ),
             )
         )
@@ -490,11 +501,25 @@ def _queue_row_ident(b: _Builder, row_hash: Column) -> tuple[Column, Column, lis
         return row_hash, F.lit(m.call), []
     given = b.col(m.row_id).cast("string")
     missing = given.isNull() | (given == "")
-    rule = f"{m.row_id}: missing (rule: the row id column identifies each row)"
+    rule = reason(m.row_id, "missing (the row id column identifies each row)", "row_id_required")
     return (
         F.when(missing, row_hash).otherwise(given),
         F.when(missing, F.lit(f"{m.call}#no-row-id")).otherwise(F.lit(m.call)),
         [(missing, F.lit(rule))],
+    )
+
+
+EMAIL = "email_format"
+
+
+def is_email_sql(text: Column) -> Column:
+    """:func:`customerio_sink.rules.is_email` as a Spark expression (true for a valid address)."""
+    F = _F()
+    local = F.substring_index(text, "@", 1)
+    return (
+        text.rlike(EMAIL_SQL)
+        & (F.octet_length(text) <= MAX_EMAIL_BYTES)
+        & (F.octet_length(local) <= MAX_EMAIL_LOCAL_BYTES)
     )
 
 
@@ -751,14 +776,17 @@ def to_messages(
             checks += [
                 (
                     (event.isNull()) | (F.trim(event) == ""),
-                    F.lit("event: missing or empty (rule: a track call needs an event name)"),
+                    F.lit(reason("event", "missing or empty (a track call needs one)", "required")),
                 ),
                 (
                     size > MAX_EVENT_BYTES,
                     F.concat(
                         F.lit("event: "),
                         size.cast("string"),
-                        F.lit(f" bytes, over the {MAX_EVENT_BYTES}-byte event name limit"),
+                        F.lit(
+                            f" bytes, over the {MAX_EVENT_BYTES}-byte event name limit"
+                            " [max_event_bytes]"
+                        ),
                     ),
                 ),
             ]
@@ -800,7 +828,9 @@ def to_messages(
             F.concat(
                 F.lit("message: "),
                 size.cast("string"),
-                F.lit(f" bytes, over the {MAX_MESSAGE_BYTES}-byte message limit"),
+                F.lit(
+                    f" bytes, over the {MAX_MESSAGE_BYTES}-byte message limit [max_message_bytes]"
+                ),
             ),
         )
     )

@@ -92,7 +92,7 @@ def exact_object_errors(raw: Column, column: str, field_name: str) -> list[Check
             raw.isNotNull() & ~F.coalesce(one_value & is_object, F.lit(False)),
             F.lit(
                 f"{column}: malformed JSON or not a JSON object, or text before or after it "
-                f"(rule: {field_name} must be exactly one JSON object)"
+                f"(a {field_name} column holds exactly one JSON object) [json_object]"
             ),
         )
     ]
@@ -104,7 +104,7 @@ def utf8_errors(columns: list[tuple[str, Column]]) -> list[Check]:
     return [
         (
             ~F.coalesce(F.is_valid_utf8(value), F.lit(True)),
-            F.lit(f"{name}: not valid UTF-8 (rule: text must be valid UTF-8)"),
+            F.lit(f"{name}: not valid UTF-8 [utf8]"),
         )
         for name, value in columns
     ]

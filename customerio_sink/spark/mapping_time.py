@@ -21,12 +21,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from customerio_sink.rules import FUTURE_LIMIT_HOURS
+
 if TYPE_CHECKING:
     from pyspark.sql import Column
 
 __all__ = ["FUTURE_LIMIT_HOURS", "future_error", "iso_text", "micros_text", "parse_time"]
 
-FUTURE_LIMIT_HOURS = 24
 ISO_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"
 _NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double")
 _SECONDS_BELOW = 1e11
@@ -124,8 +125,8 @@ def future_error(ts: Column, column: str) -> Column:
             F.lit(f"{column}: '"),
             iso_text(ts),
             F.lit(
-                f"' is more than {FUTURE_LIMIT_HOURS} hours in the future (rule: timestamps must "
-                "not be in the future; check the column's unit and time zone)"
+                f"' is more than {FUTURE_LIMIT_HOURS} hours in the future (check the column's "
+                "unit and time zone) [timestamp_future]"
             ),
         ),
     )

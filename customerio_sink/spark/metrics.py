@@ -10,7 +10,7 @@ nothing). Each row (idempotent per job, run and batch):
   ``requests_ok`` (2xx), ``http_429`` (requests that ended on a 429), ``retries`` (HTTP attempts
   beyond the first), latency percentiles of the requests (``latency_p50/p95/p99_ms``),
   ``success_rate`` (acked / final outcomes), ``dead_letter_rate`` (dead letters / rows in),
-  ``dead_by_reason`` (error class and the rule's field, e.g. ``ValidationError/event``);
+  ``dead_by_reason`` (the field and rule code of each dead letter, e.g. ``event:required``);
 - time: ``batch_seconds`` (lineage start to end), ``lag_versions`` (source table versions
   committed but not yet read when the batch's row is written: Delta sources),
   ``budget_share`` (requests over what the key's budget allowed in the batch's time, when a
@@ -136,10 +136,9 @@ def record_batch_metrics(
         )
         .first()
     )
+    # field:rule, the name a Databricks expectation of the catalogue uses (e.g. event:required).
     dead_reason = F.concat_ws(
-        "/",
-        F.coalesce("error_class", F.lit("unknown")),
-        F.when(F.col("error_message").contains(":"), F.substring_index("error_message", ":", 1)),
+        ":", "error_field", F.coalesce("error_rule", "error_class", F.lit("unknown"))
     )
     dead_by_reason = {
         r[0]: int(r[1]) for r in of_batch("dead_letters").groupBy(dead_reason).count().collect()

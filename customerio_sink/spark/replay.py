@@ -35,7 +35,7 @@ import orjson
 
 from customerio_sink import journal
 from customerio_sink.engine import INPUT_COLUMNS, run_partition
-from customerio_sink.limits import MAX_MESSAGE_BYTES
+from customerio_sink.rules import MAX_MESSAGE_BYTES, split_reason
 from customerio_sink.spark import lease
 from customerio_sink.spark.ledger import TABLES
 from customerio_sink.spark.options import SinkOptions
@@ -94,6 +94,7 @@ def _input(rows: list[Any], fix: PayloadFix | None, cipher: Any = None) -> dict[
             error = (
                 f"message: {len(payload)} bytes, over the {MAX_MESSAGE_BYTES}-byte message limit"
                 + (" (after the fix)" if fix is not None else "")
+                + " [max_message_bytes]"
             )
         for name, value in (
             ("key", r.source_key),
@@ -139,7 +140,9 @@ def _merge(spark: SparkSession, target: str, updates: DataFrame, assignments: st
 
 _ASSIGNMENTS = {
     "replay": "replayed_at = u.done, replay_status = u.status, "
-    "error_message = coalesce(u.reason, t.error_message)",
+    "error_message = coalesce(u.reason, t.error_message), "
+    "error_field = CASE WHEN u.reason IS NULL THEN t.error_field ELSE u.error_field END, "
+    "error_rule = CASE WHEN u.reason IS NULL THEN t.error_rule ELSE u.error_rule END",
     "drain": "drained_at = u.done, drain_status = u.status, "
     "drain_attempts = coalesce(t.drain_attempts, 0) + u.attempt",
 }
@@ -182,7 +185,7 @@ def _apply(
         o = outcomes.get(r.message_id) or {}
         if o.get("outcome") == journal.ACKED:
             counts["acked"] += 1
-            updates.append((options.job, r.message_id, now, "acked", None, 1))
+            updates.append((options.job, r.message_id, now, "acked", None, 1, None, None))
             acks.append(
                 _letter(
                     options,
@@ -200,15 +203,21 @@ def _apply(
             # A rejected dead letter stays a dead letter (with the new reason); a rejected
             # parked call leaves the queue for the dead letters.
             done = now if kind == "drain" else None
-            updates.append((options.job, r.message_id, done, "rejected", o.get("reason"), 1))
+            error_class = o.get("error_class") or "RejectedError"
+            field, rule = split_reason(o.get("reason"), error_class)
+            updates.append(
+                (options.job, r.message_id, done, "rejected", o.get("reason"), 1, field, rule)
+            )
             dead.append(
                 _letter(
                     options,
                     r,
                     run_id,
                     payload=r.payload,
-                    error_class=o.get("error_class") or "RejectedError",
+                    error_class=error_class,
                     error_message=o.get("reason"),
+                    error_field=field,
+                    error_rule=rule,
                     http_status=o.get("status"),
                     failed_at=now,
                     replayed_at=None,
@@ -217,15 +226,17 @@ def _apply(
             )
         else:
             counts["still_queued"] += 1
-            updates.append((options.job, r.message_id, None, "transient", None, 1))
-    updates += [(options.job, r.message_id, None, "superseded", None, 0) for r, _ in skipped]
+            updates.append((options.job, r.message_id, None, "transient", None, 1, None, None))
+    updates += [
+        (options.job, r.message_id, None, "superseded", None, 0, None, None) for r, _ in skipped
+    ]
     if acks:
         ledger._append(spark.createDataFrame(acks, TABLES["acks"]), "acks", app_id, 0)
     if updates:
         upd = spark.createDataFrame(
             updates,
             "job string, message_id string, done timestamp, status string, reason string, "
-            "attempt int",
+            "attempt int, error_field string, error_rule string",
         )
         _merge(spark, ledger.table(KINDS[kind][0]), upd, _ASSIGNMENTS[kind])
     if dead and kind == "drain":

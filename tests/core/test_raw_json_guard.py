@@ -94,14 +94,14 @@ def test_anything_but_exactly_one_object_is_an_error_naming_the_column(value: by
     assert errors[0] is None and errors[2] is None
     assert errors[1] == (
         "props: malformed JSON or not a JSON object, or text before or after it "
-        "(rule: properties must be exactly one JSON object)"
+        "(a properties column holds exactly one JSON object) [json_object]"
     )
 
 
 def test_invalid_utf8_is_named_as_such() -> None:
     payload, spans = _message(b'{"a":"\xc3("}')
     (error,) = _errors([(payload, spans, None)])
-    assert error == "props: not valid UTF-8 (rule: text must be valid UTF-8)"
+    assert error == "props: not valid UTF-8 [utf8]"
 
 
 def test_each_of_two_raw_values_is_checked_and_named() -> None:

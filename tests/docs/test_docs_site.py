@@ -39,6 +39,7 @@ USER_MODULES = (
     "customerio_sink.mappings",
     "customerio_sink.client",
     "customerio_sink.errors",
+    "customerio_sink.rules",
     "customerio_sink.emulator",
     "customerio_sink.migrate.exports",
     "customerio_sink.migrate.backfill",

@@ -147,9 +147,9 @@ def test_invalid_utf8_is_dead_lettered_and_the_rest_delivered(
     rows = Ledger(path=str(tmp_path / "state" / "ledger")).read(spark, "dead_letters").collect()
     reasons = sorted(r.error_message for r in rows)
     assert reasons == [
-        "event: not valid UTF-8 (rule: text must be valid UTF-8)",
-        "props: not valid UTF-8 (rule: text must be valid UTF-8)",
-        "user_id: not valid UTF-8 (rule: text must be valid UTF-8)",
+        "event: not valid UTF-8 [utf8]",
+        "props: not valid UTF-8 [utf8]",
+        "user_id: not valid UTF-8 [utf8]",
     ]
     assert sync_events.main(argv) == 0  # nothing left over, no failure on a re-run
 
@@ -197,5 +197,5 @@ def test_queue_rows_without_a_row_id_are_dead_letters_with_their_own_ids(
     rows = Ledger(path=str(tmp_path / "state" / "ledger")).read(spark, "dead_letters").collect()
     assert len(rows) == 2 and len({r.message_id for r in rows}) == 2
     assert {r.error_message for r in rows} == {
-        "event_id: missing (rule: the row id column identifies each row)"
+        "event_id: missing (the row id column identifies each row) [row_id_required]"
     }

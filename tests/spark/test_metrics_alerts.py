@@ -105,7 +105,7 @@ def test_a_sink_with_the_listener_writes_metrics_and_alerts_fire_on_failure_only
     assert first.lag_versions == 0 and first.budget_share is not None
     assert 0 < first.budget_share < 1
     assert (second.rows_in, second.acked, second.dead_lettered) == (3, 1, 2)
-    assert second.dead_by_reason == {"ValidationError/event": 2}
+    assert second.dead_by_reason == {"event:required": 2}
     assert second.events_by_name == {"Signed Up": 1}
 
     fired = evaluate_alerts(spark, opts.ledger, rules, webhook_url=url)
