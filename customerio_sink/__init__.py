@@ -69,6 +69,7 @@ _WHERE = {
     "CustomerIOClient": "client",
     "AppAPIClient": "app_api",
     "SecretKey": "secrets",
+    "message_id": "message_id",  # bound at import (above); listed for where it lives
     # the errors
     "CustomerIOSinkError": "errors",
     "ConfigError": "errors",
