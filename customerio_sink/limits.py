@@ -36,7 +36,14 @@ __all__ = [
     "MAX_ID_BYTES",
     "MAX_MESSAGE_BYTES",
     "MAX_SENT_AT_CHARS",
+    "RATE_PERIOD_S",
+    "RATE_REQUESTS",
 ]
+
+# The Pipelines API's request budget per workspace: 3000 requests per 3 seconds ("not strictly
+# enforced"), the same in both regions. Every default budget in the package is this one.
+RATE_REQUESTS = 3000
+RATE_PERIOD_S = 3.0
 
 # "Requests are limited to 500KB total". Read as 500,000 bytes (the smaller reading).
 DOCUMENTED_MAX_BATCH_BYTES = 500_000

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from customerio_sink.errors import ConfigError
+from customerio_sink.limits import RATE_PERIOD_S, RATE_REQUESTS
 
 __all__ = ["LaneLimiter", "Limiter", "RateLimiter"]
 
@@ -56,8 +57,8 @@ class RateLimiter:
 
     def __init__(
         self,
-        requests: float = 3000,
-        per_seconds: float = 3.0,
+        requests: float = RATE_REQUESTS,
+        per_seconds: float = RATE_PERIOD_S,
         *,
         burst: float | None = None,
         clock: Callable[[], float] = time.monotonic,

@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 
 from customerio_sink.errors import ConfigError
+from customerio_sink.limits import RATE_PERIOD_S, RATE_REQUESTS
 from customerio_sink.secrets import SecretKey
 
 __all__ = [
@@ -56,8 +57,8 @@ class Region:
     pipelines_url: str
     track_url: str
     app_url: str
-    rate_requests: int = 3000
-    rate_period_s: float = 3.0
+    rate_requests: int = RATE_REQUESTS
+    rate_period_s: float = RATE_PERIOD_S
 
 
 US = Region("us", "https://cdp.customer.io", "https://track.customer.io", "https://api.customer.io")

@@ -103,14 +103,18 @@ Beyond the spec's own required lists, an event must carry the field without whic
 nothing (the object to delete, the delivery and metric to report, the content action), since
 Customer.io answers 200 to it and does nothing."""
 
-_DEVICE = {
+_Fields = dict[str, tuple[str, tuple[str, ...] | None]]
+_DEVICE: _Fields = {
     "context.device.token": ("string", None),
     "context.device.type": ("string", ("ios", "android")),
 }
-_OBJECT = {"properties.objectId": ("string", None), "properties.objectTypeId": ("integer", None)}
-_CONTENT_ACTIONS = ("viewed_content", "clicked_content")
+_OBJECT: _Fields = {
+    "properties.objectId": ("string", None),
+    "properties.objectTypeId": ("integer", None),
+}
+_CONTENT_ACTIONS: tuple[str, ...] = ("viewed_content", "clicked_content")
 
-SEMANTIC_FIELDS: dict[str, dict[str, tuple[str, tuple[str, ...] | None]]] = {
+SEMANTIC_FIELDS: dict[str, _Fields] = {
     "Device Created or Updated": _DEVICE,
     "Device Deleted": _DEVICE,
     "Relationship Deleted": _OBJECT,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Iterable
+from dataclasses import Field
 from typing import Any, NoReturn
 
 from customerio_sink.errors import ConfigError
@@ -19,11 +20,14 @@ __all__ = [
     "COMMON_EPILOG",
     "EXIT_ARGS",
     "JobParser",
+    "add_tuning_flags",
     "build_parser",
     "column_spec",
+    "flag_of",
     "other_columns",
     "positive",
     "ranged",
+    "tuning_of",
 ]
 
 EXIT_ARGS = 2
@@ -117,18 +121,6 @@ def build_parser(
             metavar="S",
             help="stop the query cleanly after S seconds (continuous triggers)",
         )
-        src.add_argument(
-            "--backfill",
-            action="store_true",
-            help="history mode: a row without a usable timestamp is dead-lettered instead of "
-            "being stamped with the commit time / now",
-        )
-        src.add_argument(
-            "--hold-recent",
-            action="store_true",
-            help="park rows inside Customer.io's 72-hour campaign-trigger window instead of "
-            "sending them",
-        )
 
     cio = parser.add_argument_group("Customer.io")
     where = cio.add_mutually_exclusive_group()
@@ -143,50 +135,13 @@ def build_parser(
     cio.add_argument("--secret-scope", metavar="S", help="Databricks secret scope of the key")
     cio.add_argument("--secret-key", metavar="K", help="Databricks secret key name of the key")
     cio.add_argument(
-        "--key-rotation-window-seconds",
-        type=positive(float),
-        default=3600.0,
-        metavar="S",
-        help="the key is read again before every micro-batch; after it changed, a 401 with the "
-        "new key is retried once with the old one for S seconds (default 3600)",
-    )
-    cio.add_argument(
         "--payload-key",
         metavar="SCOPE/KEY|env:NAME",
         help="secret holding a Fernet key: dead-letter and retry-queue payloads are stored "
         "encrypted with it, and replay decrypts them with it",
     )
-    cio.add_argument(
-        "--rate-requests",
-        type=ranged("rate_requests"),
-        default=3000,
-        metavar="N",
-        help="request budget per 3 seconds of the API key, shared by every job on the key "
-        "through --budget-dir (default 3000; 0 = off)",
-    )
-    cio.add_argument(
-        "--budget-dir",
-        metavar="DIR",
-        help="where jobs on one key share its budget and a 429's pause (default "
-        "<journal-dir>/_budget; jobs with different ledgers on one key need the same DIR)",
-    )
-    cio.add_argument(
-        "--max-body-bytes",
-        type=ranged("max_body_bytes"),
-        metavar="B",
-        help="largest /v1/batch body to send (default: the package's limit under 500 KB)",
-    )
-    cio.add_argument(
-        "--on-transient",
-        choices=("fail", "park"),
-        help="after the retries: 'fail' the batch (Spark replays it; default for change "
-        "feeds) or 'park' the messages in the retry queue (default for append-only tables)",
-    )
-    cio.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="map, validate and pack, but send nothing (no key needed)",
-    )
+
+    add_tuning_flags(parser, stream=stream)
 
     parser.add_argument(
         "--verbose",
@@ -219,6 +174,59 @@ def build_parser(
     )
     parser.set_defaults(_job=name)
     return parser
+
+
+def flag_of(f: Field[Any]) -> str:
+    """The command-line flag of a tunable option: ``rate_period_s`` → ``--rate-period-seconds``."""
+    name = f.name[:-2] + "_seconds" if f.name.endswith("_s") else f.name
+    return str(f.metadata.get("flag") or "--" + name.replace("_", "-"))
+
+
+def add_tuning_flags(parser: argparse.ArgumentParser, *, stream: bool) -> None:
+    """One flag per tunable :class:`SinkOptions` field, with the field's help and default (the
+    flags are derived, never listed here a second time). A flag not given leaves the field's
+    default; the value lands in ``args.<field name>``."""
+    from customerio_sink.spark.options import option_kind, tuning_fields
+
+    group = parser.add_argument_group("sending (defaults from customerio_sink.SinkOptions)")
+    for f in tuning_fields():
+        if f.metadata.get("stream_only") and not stream:
+            continue
+        kind, default = option_kind(f), f.default
+        shown = (
+            ""
+            if default in (None, False)
+            else f" (default {default:g})"
+            if isinstance(default, float)
+            else f" (default {default})"
+        )
+        kw: dict[str, Any] = {"dest": f.name, "help": str(f.metadata["help"]) + shown}
+        if kind is bool:
+            kw.update(action="store_true")
+        else:
+            kw["default"] = None
+            if f.metadata.get("choices"):
+                kw["choices"] = f.metadata["choices"]
+            elif f.name in RULES:
+                kw["type"] = ranged(f.name)
+            elif kind in (int, float):
+                kw["type"] = positive(kind)
+            metavar = "S" if f.name.endswith("_s") else "N" if kind in (int, float) else "TEXT"
+            if "choices" not in kw:
+                kw["metavar"] = f.metadata.get("metavar", metavar)
+        group.add_argument(flag_of(f), **kw)
+
+
+def tuning_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The tunable :class:`SinkOptions` fields the flags set (flags not given are left out)."""
+    from customerio_sink.spark.options import option_kind, tuning_fields
+
+    out: dict[str, Any] = {}
+    for f in tuning_fields():
+        value = getattr(args, f.name, None)
+        if value is not None and not (option_kind(f) is bool and value is False):
+            out[f.name] = value
+    return out
 
 
 # -- argument types ------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from streaming_jobs._args import (
     column_spec,
     other_columns,
     positive,
+    tuning_of,
 )
 
 if TYPE_CHECKING:
@@ -172,17 +173,10 @@ def sink_options(
         ledger=ledger,
         api_key=key,
         key_source=None if key is None else key_source_of(args),
-        key_rotation_window_s=getattr(args, "key_rotation_window_seconds", None) or 3600.0,
         endpoint=args.endpoint,
         region=args.region,
-        rate_requests=args.rate_requests or None,
-        budget_dir=args.budget_dir,
-        max_body_bytes=args.max_body_bytes,
-        on_transient=args.on_transient,
-        dry_run=args.dry_run,
-        backfill=getattr(args, "backfill", False),
-        hold_recent=getattr(args, "hold_recent", False),
         source_name=getattr(args, "source", "") or "",
+        **tuning_of(args),
     )
 
 

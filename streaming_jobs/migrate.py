@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from customerio_sink.errors import ConfigError
+from customerio_sink.limits import RATE_REQUESTS
 from streaming_jobs import _common
 
 NAME = "migrate"
@@ -71,7 +72,7 @@ def _delivery(p: argparse.ArgumentParser) -> None:
     p.add_argument("--endpoint", metavar="URL", help="Pipelines base URL (e.g. an emulator)")
     p.add_argument("--region", choices=("us", "eu"))
     p.add_argument("--api-key-env", default="CUSTOMERIO_API_KEY", metavar="NAME")
-    p.add_argument("--rate-requests", type=int, default=3000, metavar="N")
+    p.add_argument("--rate-requests", type=int, default=RATE_REQUESTS, metavar="N")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--verbose", action="store_true", help="show Spark's startup output")
 

@@ -16,6 +16,7 @@ from types import FrameType
 import orjson
 
 from customerio_sink.emulator.emulator import Emulator
+from customerio_sink.limits import RATE_PERIOD_S, RATE_REQUESTS
 
 __all__ = ["build_parser", "main"]
 
@@ -62,13 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--rate-limit",
         type=int,
-        default=3000,
+        default=RATE_REQUESTS,
         help="requests per window per key (default %(default)s)",
     )
     parser.add_argument(
         "--rate-window",
         type=float,
-        default=3.0,
+        default=RATE_PERIOD_S,
         help="rate window in seconds (default %(default)s)",
     )
     parser.add_argument(

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from customerio_sink.errors import ConfigError
+from customerio_sink.limits import RATE_REQUESTS
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -169,7 +170,7 @@ def backfill(
     checkpoint: str,
     job: str,
     already_sent: str | None = None,
-    rate_requests: int = 3000,
+    rate_requests: int = RATE_REQUESTS,
     live_share: float = 0.5,
     hold_recent: bool = True,
     preflight: bool = True,

@@ -12,16 +12,19 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import Field, dataclass, field, fields, replace
+from functools import cache
+from typing import Any, get_args, get_type_hints
 
 from customerio_sink.errors import ConfigError
+from customerio_sink.limits import RATE_PERIOD_S as DEFAULT_RATE_PERIOD_S
+from customerio_sink.limits import RATE_REQUESTS as DEFAULT_RATE_REQUESTS
 from customerio_sink.option_rules import RULES, check_options
 from customerio_sink.secrets import SecretKey
 from customerio_sink.spark.ledger import Ledger
 from customerio_sink.spark.mapping import MessageMapping
 
-__all__ = ["SinkOptions", "resolve_api_key"]
+__all__ = ["SinkOptions", "option_kind", "resolve_api_key", "tuning_fields"]
 
 DEFAULT_KEY_ENV = "CUSTOMERIO_API_KEY"
 
@@ -76,6 +79,14 @@ def _bool(name: str, value: str) -> bool:
     raise ConfigError(f"option {name}: expected true/false, got {value!r}")
 
 
+def _parse(name: str, kind: type, value: str) -> Any:
+    if kind is bool:
+        return _bool(name, value)
+    if kind in (int, float):
+        return _num(name, value, kind)
+    return value
+
+
 def _num(name: str, value: str, kind: type) -> Any:
     try:
         return kind(value)
@@ -83,9 +94,24 @@ def _num(name: str, value: str, kind: type) -> Any:
         raise ConfigError(f"option {name}: expected a {kind.__name__}, got {value!r}") from None
 
 
+def _tuning(default: Any, help: str, *, flag: str | None = None, **extra: Any) -> Any:
+    """A tunable field: its default, its help and its command-line flag live here, once.
+
+    ``flag`` overrides the derived flag (``--`` + the name with ``_s`` → ``-seconds`` and ``_``
+    → ``-``); ``choices`` limits a text value; ``stream_only`` keeps the flag off the jobs that
+    read no source (replay, erase)."""
+    return field(default=default, metadata={"help": help, "flag": flag, **extra})
+
+
 @dataclass(frozen=True)
 class SinkOptions:
-    """How one job maps, sends and records. See the README's option table for each field."""
+    """How one job maps, sends and records: the one configuration of the sink.
+
+    Built from keyword arguments (``cio.sync``), Data Source string options
+    (:meth:`from_options`), job flags (derived from the fields: :func:`option_flags`) or notebook
+    widgets; checked when built; pickled as it is to the executors. Each tunable field declares
+    its default and help once, below.
+    """
 
     job: str
     mapping: MessageMapping
@@ -93,32 +119,70 @@ class SinkOptions:
     api_key: SecretKey | None = field(default=None, repr=False)
     endpoint: str | None = None
     region: str | None = None
-    rate_requests: int | None = 3000
-    rate_period_s: float = 3.0
-    budget_dir: str | None = None  # None → <journal dir>/_budget
-    max_body_bytes: int | None = None
-    max_batch_messages: int | None = None
-    max_attempts: int = 6
-    base_delay_s: float = 0.5
-    max_delay_s: float = 30.0
-    retry_after_cap_s: float = 60.0
-    breaker_threshold: int = 5
-    breaker_recovery_s: float = 30.0
-    timeout_s: float = 30.0
-    gzip: bool = False
-    on_transient: str | None = None  # None → "fail" for cdf sources, "park" for queues
-    dry_run: bool = False
-    backfill: bool = False
-    hold_recent: bool = False
-    concurrency: int | None = None
-    partitions: int | None = None
+    rate_requests: int | None = _tuning(
+        DEFAULT_RATE_REQUESTS,
+        "request budget per --rate-period-seconds of the API key, shared by every job on the "
+        "key through --budget-dir (0 = off)",
+    )
+    rate_period_s: float = _tuning(DEFAULT_RATE_PERIOD_S, "the budget's period")
+    budget_dir: str | None = _tuning(
+        None,
+        "where jobs on one key share its budget and a 429's pause (default "
+        "<journal-dir>/_budget; jobs with different ledgers on one key need the same DIR)",
+        metavar="DIR",
+    )
+    max_body_bytes: int | None = _tuning(
+        None, "largest /v1/batch body to send (default: the package's limit under 500 KB)"
+    )
+    max_batch_messages: int | None = _tuning(None, "most messages in one request (default: no cap)")
+    max_attempts: int = _tuning(6, "attempts per request before it counts as failed")
+    base_delay_s: float = _tuning(0.5, "first retry delay (doubles each attempt, with jitter)")
+    max_delay_s: float = _tuning(30.0, "longest retry delay")
+    retry_after_cap_s: float = _tuning(60.0, "longest pause a Retry-After header may ask for")
+    breaker_threshold: int = _tuning(5, "failed requests in a row that open the circuit breaker")
+    breaker_recovery_s: float = _tuning(30.0, "how long an open breaker waits before a probe")
+    timeout_s: float = _tuning(30.0, "HTTP timeout of one request", flag="--http-timeout-seconds")
+    gzip: bool = _tuning(False, "gzip request bodies")
+    on_transient: str | None = _tuning(
+        None,
+        "after the retries: 'fail' the batch (Spark replays it; default for change feeds) or "
+        "'park' the messages in the retry queue (default for append-only tables)",
+        choices=("fail", "park"),
+    )
+    dry_run: bool = _tuning(False, "map, validate and pack, but send nothing (no key needed)")
+    backfill: bool = _tuning(
+        False,
+        "history mode: a row without a usable timestamp is dead-lettered instead of being "
+        "stamped with the commit time / now",
+        stream_only=True,
+    )
+    hold_recent: bool = _tuning(
+        False,
+        "park rows inside Customer.io's 72-hour campaign-trigger window instead of sending them",
+        stream_only=True,
+    )
+    concurrency: int | None = _tuning(
+        None, "sending tasks at once (default: the cluster's task slots)", stream_only=True
+    )
+    partitions: int | None = _tuning(
+        None,
+        "partitions each batch is spread over, by key, before sending (default: the "
+        "cluster's task slots)",
+        stream_only=True,
+    )
     source_name: str = ""
     # Where the key is read again before each foreachBatch micro-batch (rotation without a
     # restart, see customerio_sink.spark.keys); None keeps api_key for the life of the job.
     key_source: Any = None
-    key_rotation_window_s: float = 3600.0
+    key_rotation_window_s: float = _tuning(
+        3600.0,
+        "the key is read again before every micro-batch; after it changed, a 401 with the new "
+        "key is retried once with the old one for this long",
+    )
 
     def __post_init__(self) -> None:
+        if self.rate_requests == 0:  # "0" is how string options and flags say "off"
+            object.__setattr__(self, "rate_requests", None)
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", self.job or ""):
             raise ConfigError(
                 f"job: 1-100 letters, digits, '.', '_' or '-' (it names paths and ledger rows), "
@@ -195,43 +259,16 @@ class SinkOptions:
             secret_key=opts.get("secret_key"),
             dry_run=dry_run,
         )
-        rate = _num("rate_requests", opts.get("rate_requests", "3000"), int)
         kw: dict[str, Any] = {
             "endpoint": opts.get("endpoint"),
             "region": opts.get("region"),
-            "rate_requests": rate or None,
-            "budget_dir": opts.get("budget_dir"),
-            "on_transient": opts.get("on_transient"),
-            "dry_run": dry_run,
             "source_name": opts.get("source_name", ""),
             "key_source": source_of(opts),
         }
-        floats = (
-            "rate_period_s",
-            "base_delay_s",
-            "max_delay_s",
-            "retry_after_cap_s",
-            "breaker_recovery_s",
-            "timeout_s",
-            "key_rotation_window_s",
-        )
-        ints = (
-            "max_body_bytes",
-            "max_batch_messages",
-            "max_attempts",
-            "breaker_threshold",
-            "concurrency",
-            "partitions",
-        )
-        for name in floats:
-            if name in opts:
-                kw[name] = _num(name, opts[name], float)
-        for name in ints:
-            if name in opts:
-                kw[name] = _num(name, opts[name], int)
-        for name in ("gzip", "backfill", "hold_recent"):
-            if name in opts:
-                kw[name] = _bool(name, opts[name])
+        for f in tuning_fields():
+            if f.name in opts:
+                kw[f.name] = _parse(f.name, option_kind(f), opts[f.name])
+        kw["dry_run"] = dry_run
         return cls(job=opts["job"], mapping=mapping, ledger=ledger, api_key=key, **kw)
 
     def to_options(self, *, include_key: bool = True) -> dict[str, str]:
@@ -256,29 +293,33 @@ class SinkOptions:
             out["payload_key"] = payload_key
         if self.ledger.journal_shared:
             out["journal_shared"] = "true"
-        for name in (
-            "endpoint",
-            "region",
-            "rate_period_s",
-            "budget_dir",
-            "max_body_bytes",
-            "max_batch_messages",
-            "max_attempts",
-            "base_delay_s",
-            "max_delay_s",
-            "retry_after_cap_s",
-            "breaker_threshold",
-            "breaker_recovery_s",
-            "timeout_s",
-            "on_transient",
-            "concurrency",
-            "partitions",
-            "source_name",
-        ):
-            value = getattr(self, name)
-            if value is not None and value != "":
-                out[name] = str(value)
-        out["rate_requests"] = str(self.rate_requests or 0)
-        for name in ("gzip", "dry_run", "backfill", "hold_recent"):
-            out[name] = "true" if getattr(self, name) else "false"
+        for name in ("endpoint", "region", "source_name"):
+            if getattr(self, name):
+                out[name] = str(getattr(self, name))
+        for f in tuning_fields():
+            value = getattr(self, f.name)
+            if option_kind(f) is bool:
+                out[f.name] = "true" if value else "false"
+            elif f.name == "rate_requests":
+                out[f.name] = str(value or 0)  # None is "off", not the default
+            elif value is not None and value != "":
+                out[f.name] = str(value)
         return out
+
+
+def tuning_fields() -> tuple[Field[Any], ...]:
+    """The tunable fields of :class:`SinkOptions`: each one is a keyword of ``cio.sync``, a
+    Data Source option and a job flag, with its default and help declared once."""
+    return tuple(f for f in fields(SinkOptions) if "help" in f.metadata)
+
+
+@cache
+def _hints() -> dict[str, Any]:
+    return get_type_hints(SinkOptions)
+
+
+def option_kind(f: Field[Any]) -> type:
+    """``int``, ``float``, ``bool`` or ``str``: the type of a tunable field, without ``None``."""
+    hint = _hints()[f.name]
+    kinds = [k for k in get_args(hint) if k is not type(None)] or [hint]
+    return kinds[0] if kinds[0] in (int, float, bool) else str
