@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +130,28 @@ def test_the_default_budget_is_written_once() -> None:
                 ):
                     places.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert len(places) == 1 and places[0].startswith("customerio_sink/limits.py:"), places
+
+
+def _readme_rows() -> dict[str, str]:
+    """Option name → its default as the README's configuration table gives it."""
+    text = ROOT.joinpath("README.md").read_text()
+    table = text.split("## Configuration", 1)[1].split("\n\n", 2)[1]
+    rows: dict[str, str] = {}
+    for line in table.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        names = re.findall(r"`([a-z_]+)`", cells[0])
+        values = re.split(r"\s*[,/]\s*(?=\S)", cells[1]) if len(names) > 1 else [cells[1]]
+        values = values if len(values) == len(names) else [cells[1]] * len(names)
+        rows.update(zip(names, values, strict=True))
+    return rows
+
+
+def test_the_readme_table_names_every_option_with_its_default() -> None:
+    rows = _readme_rows()
+    for f in tuning_fields():
+        assert f.name in rows, f"README's configuration table lacks {f.name}"
+        shown = rows[f.name].replace(",", "") if option_kind(f) is not bool else rows[f.name]
+        if isinstance(f.default, bool):
+            assert shown == str(f.default).lower(), f.name
+        elif isinstance(f.default, (int, float)):
+            assert float(shown) == f.default, (f.name, shown)
