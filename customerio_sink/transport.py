@@ -3,8 +3,9 @@
 :class:`Transport` is the network edge — one method, ``send``, that turns a request into a
 :class:`HttpResponse` or raises :class:`TransientError` (``status=None``) when no answer came.
 :class:`RequestsTransport` is the real one: one ``requests.Session`` whose connection pool is
-sized for parallel senders. Tests of host and auth selection inject a transport that records
-the request instead of sending it.
+sized for parallel senders (:mod:`customerio_sink.transport_pool`). Tests of host and auth
+selection inject a transport that records the request instead of sending it. The protocol, the
+response and the reading of an error body's reasons are in :mod:`customerio_sink.transport_wire`.
 
 :class:`Sender` owns the loop every request goes through::
 
@@ -23,16 +24,10 @@ from __future__ import annotations
 
 import gzip as gzip_module
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote, urlencode
-
-import orjson
-import requests
-from requests.adapters import HTTPAdapter
 
 from customerio_sink.__version__ import __version__
 from customerio_sink.breaker import CircuitBreaker
@@ -47,6 +42,8 @@ from customerio_sink.metrics import OnRequest, RequestMetrics, call_hook
 from customerio_sink.rate_limit import Limiter
 from customerio_sink.retry import Outcome, RetryPolicy, classify, parse_retry_after
 from customerio_sink.secrets import SecretKey
+from customerio_sink.transport_pool import RequestsTransport as RequestsTransport
+from customerio_sink.transport_wire import HttpResponse, Timeout, Transport, parse_reasons
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -60,156 +57,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_USER_AGENT = f"customerio-sink/{__version__}"
-Timeout = float | tuple[float, float]
-
-_MAX_REASONS = 1000
-_MAX_REASON_CHARS = 500
-
-
-@dataclass(frozen=True, slots=True)
-class HttpResponse:
-    """An HTTP answer: status, headers (lower-case names) and the raw body."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes = b""
-
-    def json(self) -> Any:
-        """The body parsed as JSON (``orjson.JSONDecodeError`` if it is not)."""
-        return orjson.loads(self.body)
-
-
-class Transport(Protocol):
-    """Sends one HTTP request. Raises :class:`TransientError` (``status=None``) on no answer."""
-
-    def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        timeout: Timeout,
-    ) -> HttpResponse: ...
-
-    def close(self) -> None: ...
-
-
-class _NoNetrc(requests.auth.AuthBase):
-    # Passing any auth object stops requests from replacing our Authorization header with
-    # credentials from a ~/.netrc entry for the same host.
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        return request
-
-
-class RequestsTransport:
-    """The real transport: one pooled ``requests.Session`` (no urllib3 retries of its own)."""
-
-    def __init__(self, pool_size: int = 8) -> None:
-        self.pool_size = pool_size
-        self.session = requests.Session()
-        # requests would re-read the proxy and CA-bundle environment variables on every request
-        # (a scan of os.environ each time); they are read once per origin instead.
-        self.session.trust_env = False
-        self._environment: dict[str, tuple[dict[str, str], bool | str]] = {}
-        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-
-    def _settings(self, url: str) -> tuple[dict[str, str], bool | str]:
-        """(proxies, verify) for ``url`` from the environment, as requests itself would set them
-        (``HTTPS_PROXY``/``NO_PROXY``…, ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``)."""
-        origin = "/".join(url.split("/", 3)[:3])
-        found = self._environment.get(origin)
-        if found is None:
-            proxies = requests.utils.get_environ_proxies(url)
-            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-            found = self._environment[origin] = (proxies, bundle or True)
-        return found
-
-    def __repr__(self) -> str:
-        return f"RequestsTransport(pool_size={self.pool_size})"
-
-    def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        timeout: Timeout,
-    ) -> HttpResponse:
-        try:
-            # No redirects: requests would turn a redirected POST into a GET without its body
-            # (and drop the Authorization header across hosts). A 3xx is reported instead.
-            proxies, verify = self._settings(url)
-            res = self.session.request(
-                method,
-                url,
-                data=body,
-                headers=dict(headers),
-                timeout=timeout,
-                auth=_NoNetrc(),
-                allow_redirects=False,
-                proxies=proxies,
-                verify=verify,
-            )
-        except requests.Timeout:
-            raise TransientError("no answer before the timeout", code="timeout") from None
-        except requests.ConnectionError as exc:
-            # The exception text names host and port only, but keep even that out of the chain.
-            raise TransientError(
-                f"connection failed ({type(exc).__name__})", code="connection_error"
-            ) from None
-        except requests.RequestException as exc:
-            raise TransientError(
-                f"transport failed ({type(exc).__name__})", code="transport_error"
-            ) from None
-        return HttpResponse(
-            res.status_code, {k.lower(): v for k, v in res.headers.items()}, res.content
-        )
-
-    def close(self) -> None:
-        self.session.close()
-
-
-def parse_reasons(response: HttpResponse) -> list[str]:
-    """The server's reasons from an error body, each truncated, at most 1000 of them.
-
-    Understands ``{"meta": {"errors": [...]}}`` (Customer.io), ``{"errors": [{reason, field,
-    message}]}``, ``{"code", "message"}`` (Segment style) and plain text.
-    """
-    try:
-        data = response.json()
-    except orjson.JSONDecodeError:
-        text = response.body[: _MAX_REASON_CHARS * 2].decode("utf-8", "replace").strip()
-        return [text[:_MAX_REASON_CHARS]] if text else []
-    raw: list[Any] = []
-    if isinstance(data, dict):
-        meta = data.get("meta")
-        if isinstance(meta, dict) and isinstance(meta.get("errors"), list):
-            raw = meta["errors"]
-        elif isinstance(data.get("errors"), list):
-            raw = data["errors"]
-        elif "message" in data or "code" in data:
-            raw = [": ".join(str(data[k]) for k in ("code", "message") if data.get(k) is not None)]
-        elif isinstance(data.get("error"), str):
-            raw = [data["error"]]
-        elif data:
-            raw = [orjson.dumps(data).decode()]
-    elif isinstance(data, list):
-        raw = data
-    elif data is not None:
-        raw = [str(data)]
-    reasons = []
-    for item in raw[:_MAX_REASONS]:
-        if isinstance(item, dict):
-            text = " ".join(f"{k}={item[k]}" for k in ("field", "reason", "message") if k in item)
-            text = text or orjson.dumps(item).decode()
-        else:
-            text = str(item)
-        reasons.append(text[:_MAX_REASON_CHARS])
-    return reasons
 
 
 class Sender:

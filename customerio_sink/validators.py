@@ -33,7 +33,7 @@ A violation names the field and the rule, never the value.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
@@ -207,23 +207,8 @@ def _check_ids(msg: Mapping[str, Any], fields: tuple[str, ...], out: list[Violat
             out.append(bad)
 
 
-def check_message(
-    msg: Mapping[str, Any], *, size: int | None = None, message_type: str | None = None
-) -> list[Violation]:
-    """Every rule ``msg`` breaks, in field order; an empty list means it may be sent.
-
-    ``msg`` is the wire dict (camelCase keys). ``message_type`` stands in for a missing ``type``
-    (single endpoints imply it). ``size`` is the message's JSON size in bytes when the caller
-    has already encoded it; otherwise it is measured here (one ``orjson`` encode).
-    """
-    if not isinstance(msg, Mapping):
-        return [Violation("message", "type_object", "a message is a JSON object")]
-    out: list[Violation] = []
-    kind = msg.get("type", message_type)
-    if kind not in MESSAGE_TYPES:
-        out.append(Violation("type", "unknown_type", "identify/track/page/screen/group/alias"))
-        return out
-
+def _check_envelope(msg: Mapping[str, Any], kind: str, out: list[Violation]) -> None:
+    """What every call shares: its ids, timestamps, ``context`` and ``integrations``."""
     traits = msg.get("traits")
     # "you can pass an empty userId ... and identify people by their email trait" (§3.2).
     by_email = (
@@ -245,51 +230,91 @@ def check_message(
     integrations = _check_object(msg, "integrations", out)
     if integrations and not all(isinstance(v, bool) for v in integrations.values()):
         out.append(Violation("integrations", "type_boolean", "integration switches are booleans"))
-    has_person = msg.get("userId") is not None or msg.get("anonymousId") is not None
 
-    if kind == "identify":
-        if not has_person:
-            out.append(Violation("userId", "required", "userId or anonymousId"))
-        traits = _check_object(msg, "traits", out)
-        if traits:
-            out.extend(check_attributes(traits))
-            email = traits.get("email")
-            if email is not None and (bad := check_email(email)):
-                out.append(bad)
-    elif kind == "track":
-        event = msg.get("event")
-        if event is None:
-            out.append(Violation("event", "required", "track calls name their event"))
-        elif bad := check_event_name(event):
+
+def _check_identify(msg: Mapping[str, Any], has_person: bool, out: list[Violation]) -> None:
+    if not has_person:
+        out.append(Violation("userId", "required", "userId or anonymousId"))
+    traits = _check_object(msg, "traits", out)
+    if traits:
+        out.extend(check_attributes(traits))
+        email = traits.get("email")
+        if email is not None and (bad := check_email(email)):
             out.append(bad)
-        _check_object(msg, "properties", out)
-        if isinstance(event, str) and event in SEMANTIC_EVENTS:
-            _check_semantic(msg, event, out)
-        elif not has_person and msg.get("groupId") is None:
-            out.append(Violation("userId", "required", "userId, anonymousId or groupId"))
-        _check_ids(msg, ("groupId",), out)
-    elif kind in ("page", "screen"):
-        if not has_person:
-            out.append(Violation("userId", "required", "userId or anonymousId"))
-        name = msg.get("name")
-        if name is not None and not isinstance(name, str):
-            out.append(Violation("name", "type_string", "page and screen names are strings"))
-        _check_object(msg, "properties", out)
-    elif kind == "group":
-        if msg.get("groupId") is None:
-            out.append(Violation("groupId", "required", "the object's id"))
-        # The spec's batch-item schema relates the object to a person; without one the call
-        # has nobody to relate.
-        if not has_person:
-            out.append(Violation("userId", "required", "userId or anonymousId"))
-        _check_ids(msg, ("groupId",), out)
-        _check_object(msg, "traits", out)
-    else:  # alias
-        for field in ("previousId", "userId"):
-            if msg.get(field) is None:
-                out.append(Violation(field, "required", "alias needs previousId and userId"))
-        _check_ids(msg, ("previousId",), out)
 
+
+def _check_track(msg: Mapping[str, Any], has_person: bool, out: list[Violation]) -> None:
+    event = msg.get("event")
+    if event is None:
+        out.append(Violation("event", "required", "track calls name their event"))
+    elif bad := check_event_name(event):
+        out.append(bad)
+    _check_object(msg, "properties", out)
+    if isinstance(event, str) and event in SEMANTIC_EVENTS:
+        _check_semantic(msg, event, out)
+    elif not has_person and msg.get("groupId") is None:
+        out.append(Violation("userId", "required", "userId, anonymousId or groupId"))
+    _check_ids(msg, ("groupId",), out)
+
+
+def _check_page(msg: Mapping[str, Any], has_person: bool, out: list[Violation]) -> None:
+    """``page`` and ``screen`` calls."""
+    if not has_person:
+        out.append(Violation("userId", "required", "userId or anonymousId"))
+    name = msg.get("name")
+    if name is not None and not isinstance(name, str):
+        out.append(Violation("name", "type_string", "page and screen names are strings"))
+    _check_object(msg, "properties", out)
+
+
+def _check_group(msg: Mapping[str, Any], has_person: bool, out: list[Violation]) -> None:
+    if msg.get("groupId") is None:
+        out.append(Violation("groupId", "required", "the object's id"))
+    # The spec's batch-item schema relates the object to a person; without one the call
+    # has nobody to relate.
+    if not has_person:
+        out.append(Violation("userId", "required", "userId or anonymousId"))
+    _check_ids(msg, ("groupId",), out)
+    _check_object(msg, "traits", out)
+
+
+def _check_alias(msg: Mapping[str, Any], has_person: bool, out: list[Violation]) -> None:
+    for field in ("previousId", "userId"):
+        if msg.get(field) is None:
+            out.append(Violation(field, "required", "alias needs previousId and userId"))
+    _check_ids(msg, ("previousId",), out)
+
+
+#: The checks of each call type's own fields (after the envelope's).
+_CALL_CHECKS: dict[str, Callable[[Mapping[str, Any], bool, list[Violation]], None]] = {
+    "identify": _check_identify,
+    "track": _check_track,
+    "page": _check_page,
+    "screen": _check_page,
+    "group": _check_group,
+    "alias": _check_alias,
+}
+
+
+def check_message(
+    msg: Mapping[str, Any], *, size: int | None = None, message_type: str | None = None
+) -> list[Violation]:
+    """Every rule ``msg`` breaks, in field order; an empty list means it may be sent.
+
+    ``msg`` is the wire dict (camelCase keys). ``message_type`` stands in for a missing ``type``
+    (single endpoints imply it). ``size`` is the message's JSON size in bytes when the caller
+    has already encoded it; otherwise it is measured here (one ``orjson`` encode).
+    """
+    if not isinstance(msg, Mapping):
+        return [Violation("message", "type_object", "a message is a JSON object")]
+    out: list[Violation] = []
+    kind = msg.get("type", message_type)
+    if kind not in MESSAGE_TYPES:
+        out.append(Violation("type", "unknown_type", "identify/track/page/screen/group/alias"))
+        return out
+    _check_envelope(msg, kind, out)
+    has_person = msg.get("userId") is not None or msg.get("anonymousId") is not None
+    _CALL_CHECKS[kind](msg, has_person, out)
     if size is None:
         try:
             size = len(encode(msg))

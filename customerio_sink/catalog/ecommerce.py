@@ -16,6 +16,8 @@ Rules (see :mod:`~customerio_sink.catalog.constraints`):
   event has no subtotal);
 * the event names what it is about: a product (``product_id`` or ``sku``), an order
   (``order_id``), a coupon, a promotion, a search query.
+
+The fields and rules the events share are in :mod:`~customerio_sink.catalog.ecommerce_base`.
 """
 
 from __future__ import annotations
@@ -23,18 +25,32 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from customerio_sink.catalog.base import CatalogEvent, Family, Item
+from customerio_sink.catalog.base import CatalogEvent, Item
 from customerio_sink.catalog.constraints import (
     Each,
     Required,
     Rule,
     SumOf,
-    SumOfItems,
-    at_least_one,
     currency,
     non_negative,
-    url,
 )
+from customerio_sink.catalog.ecommerce_base import (
+    ITEMS_RULES,
+    NAMES_A_COUPON,
+    NAMES_A_PRODUCT,
+    NAMES_AN_ORDER,
+    _CartProduct,
+    _CheckoutStep,
+    _Coupon,
+    _Ecommerce,
+    _money_rules,
+    _ProductEvent,
+    _ProductFields,
+    _Promotion,
+    _Share,
+    _WishlistProduct,
+)
+from customerio_sink.catalog.ecommerce_base import PRODUCT_RULES as PRODUCT_RULES
 
 __all__ = [
     "EVENTS",
@@ -70,32 +86,6 @@ __all__ = [
     "WishlistProductAddedToCart",
 ]
 
-PRODUCT_RULES: tuple[Rule, ...] = (
-    non_negative("price"),
-    at_least_one("quantity"),
-    url("url"),
-    url("image_url"),
-)
-ITEMS_RULES: tuple[Rule, ...] = tuple(Each("products", rule) for rule in PRODUCT_RULES)
-NAMES_A_PRODUCT = Required("product_id|sku")
-NAMES_AN_ORDER = Required("order_id")
-NAMES_A_COUPON = Required("coupon_id|coupon_name")
-
-
-class _ProductFields(Item):
-    product_id: str | None = None
-    sku: str | None = None
-    category: str | None = None
-    name: str | None = None
-    brand: str | None = None
-    variant: str | None = None
-    price: Decimal | None = None
-    quantity: int | None = None
-    coupon: str | None = None
-    position: int | None = None
-    url: str | None = None
-    image_url: str | None = None
-
 
 class Product(_ProductFields):
     """The product object of ``products[]`` (the rules of ``PRODUCT_RULES`` apply to each)."""
@@ -106,15 +96,6 @@ class Facet(Item):
 
     type: str | None = None
     value: str | None = None
-
-
-class _Ecommerce(CatalogEvent):
-    FAMILY: ClassVar[Family] = "ecommerce"
-    CONFIRMED: ClassVar[bool] = False
-
-
-class _ProductEvent(_Ecommerce, _ProductFields):
-    RULES: ClassVar[tuple[Rule, ...]] = (NAMES_A_PRODUCT, *PRODUCT_RULES)
 
 
 class _ProductList(_Ecommerce):
@@ -155,14 +136,6 @@ class ProductListFiltered(_ProductList):
 # -- promotions ----------------------------------------------------------------------------------
 
 
-class _Promotion(_Ecommerce):
-    RULES: ClassVar[tuple[Rule, ...]] = (Required("promotion_id|name"),)
-    promotion_id: str | None = None
-    creative: str | None = None
-    name: str | None = None
-    position: str | None = None
-
-
 class PromotionViewed(_Promotion):
     """An internal promotion was shown (``position`` is a slot name, e.g. ``banner_slot_1``)."""
 
@@ -197,10 +170,6 @@ class ProductViewed(_ProductEvent):
     value: Decimal | None = None
 
 
-class _CartProduct(_ProductEvent):
-    cart_id: str | None = None
-
-
 class ProductAdded(_CartProduct):
     """A product was added to the cart ``cart_id``."""
 
@@ -224,9 +193,6 @@ class CartViewed(_Ecommerce):
 
 # -- checkout and orders -------------------------------------------------------------------------
 
-_AMOUNTS = ("value", "revenue", "shipping", "tax", "discount", "total", "subtotal")
-_REVENUE_IS_ITEMS = SumOfItems("revenue")
-
 
 class _Money(_Ecommerce):
     order_id: str | None = None
@@ -240,16 +206,6 @@ class _Money(_Ecommerce):
     products: list[Product] | None = None
 
 
-def _money_rules(*extra: Rule, amounts: tuple[str, ...]) -> tuple[Rule, ...]:
-    return (
-        *extra,
-        *(non_negative(a) for a in _AMOUNTS if a in amounts),
-        currency(),
-        *ITEMS_RULES,
-        _REVENUE_IS_ITEMS,
-    )
-
-
 class CheckoutStarted(_Money):
     """The checkout began: the order's amounts and products."""
 
@@ -258,14 +214,6 @@ class CheckoutStarted(_Money):
         amounts=("value", "revenue", "shipping", "tax", "discount")
     )
     value: Decimal | None = None
-
-
-class _CheckoutStep(_Ecommerce):
-    RULES: ClassVar[tuple[Rule, ...]] = (at_least_one("step"),)
-    checkout_id: str | None = None
-    step: int | None = None
-    shipping_method: str | None = None
-    payment_method: str | None = None
 
 
 class CheckoutStepViewed(_CheckoutStep):
@@ -335,13 +283,6 @@ class OrderRefunded(_OrderTotals):
 # -- coupons -------------------------------------------------------------------------------------
 
 
-class _Coupon(_Ecommerce):
-    RULES: ClassVar[tuple[Rule, ...]] = (NAMES_A_COUPON,)
-    order_id: str | None = None
-    cart_id: str | None = None
-    coupon_id: str | None = None
-
-
 class CouponEntered(_Coupon):
     """A coupon code was entered (``coupon_id``)."""
 
@@ -378,11 +319,6 @@ class CouponRemoved(_Coupon):
 # -- wishlist, sharing, reviewing ----------------------------------------------------------------
 
 
-class _WishlistProduct(_ProductEvent):
-    wishlist_id: str | None = None
-    wishlist_name: str | None = None
-
-
 class ProductAddedToWishlist(_WishlistProduct):
     """A product was added to a wishlist."""
 
@@ -400,12 +336,6 @@ class WishlistProductAddedToCart(_WishlistProduct):
 
     EVENT: ClassVar[str] = "Wishlist Product Added to Cart"
     cart_id: str | None = None
-
-
-class _Share(Item):
-    share_via: str | None = None
-    share_message: str | None = None
-    recipient: str | None = None
 
 
 class ProductShared(_ProductEvent, _Share):

@@ -1,0 +1,209 @@
+"""The journaling of one partition attempt's outcomes: every final outcome (acked, dead, parked,
+skipped) and every request is appended to the batch's journal as it happens, and kept in
+column lists that become the attempt's Parquet tables (``outcomes`` and ``requests``) the
+ledger ingests.
+
+:class:`PartitionJournal` holds that state and the counts of the attempt
+(:class:`~customerio_sink.engine_settings.PartitionSummary`); the sender
+(:class:`~customerio_sink.engine_sender.PartitionSender`) builds on it. Pure Python at import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from customerio_sink import journal
+from customerio_sink.engine_arrow import EVENT, KEY, MID, PAYLOAD, TYPE, VERSION, _schema
+from customerio_sink.engine_settings import PartitionSummary, SendSettings
+from customerio_sink.text_guard import decode_lenient
+
+_REQUEST_FIELDS = (
+    "endpoint",
+    "status",
+    "attempts",
+    "latency_ms",
+    "request_bytes",
+    "message_count",
+    "error_class",
+)
+#: Columns of the per-attempt Parquet tables the ledger ingests (name, Arrow type name).
+OUTCOME_FIELDS = (
+    ("outcome", "string"),
+    ("message_id", "string"),
+    ("call_type", "string"),
+    ("event", "string"),
+    ("source_key", "string"),
+    ("commit_version", "int64"),
+    ("http_status", "int32"),
+    ("attempts", "int32"),
+    ("request_bytes", "int64"),
+    ("latency_ms", "float64"),
+    ("at", "string"),
+    ("payload", "string"),
+    ("reason", "string"),
+    ("error_class", "string"),
+    ("related_id", "string"),
+)
+REQUEST_LOG_FIELDS = (
+    ("endpoint", "string"),
+    ("status", "int32"),
+    ("attempts", "int32"),
+    ("latency_ms", "float64"),
+    ("request_bytes", "int64"),
+    ("message_count", "int32"),
+    ("error_class", "string"),
+    ("started_at", "string"),
+)
+# Outcome table column ← journal record key, for the values one record shares by all its rows.
+_SHARED_FIELDS = (
+    ("http_status", "status"),
+    ("attempts", "attempts"),
+    ("request_bytes", "request_bytes"),
+    ("latency_ms", "latency_ms"),
+    ("at", "at"),
+    ("error_class", "error_class"),
+)
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _row_columns(outcome: str, rows: Sequence[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """(ids, keys, types, events, versions, lowest version, highest version, payloads) of row
+    tuples; payloads are decoded unless the rows are skipped."""
+    versions = [r[VERSION] for r in rows]
+    present = [v for v in versions if v is not None]
+    lo, hi = (min(present), max(present)) if present else (None, None)
+    payloads = (
+        [decode_lenient(bytes(r[PAYLOAD])) for r in rows] if outcome != journal.SKIPPED else None
+    )
+    return (
+        [r[MID] for r in rows],
+        [r[KEY] for r in rows],
+        [r[TYPE] for r in rows],
+        [r[EVENT] for r in rows],
+        versions,
+        lo,
+        hi,
+        payloads,
+    )
+
+
+def _batch_columns(rows: Any) -> tuple[Any, ...]:
+    """The same columns of an Arrow batch of input rows (payloads left to the caller)."""
+    import pyarrow.compute as pc
+
+    bounds = pc.min_max(rows.column(VERSION)).as_py()
+    return (
+        rows.column(MID).to_pylist(),
+        rows.column(KEY).to_pylist(),
+        rows.column(TYPE).to_pylist(),
+        rows.column(EVENT).to_pylist(),
+        rows.column(VERSION).to_pylist(),
+        bounds["min"],
+        bounds["max"],
+        None,
+    )
+
+
+class PartitionJournal:
+    """The journal of one partition attempt, its outcome and request tables, and its counts."""
+
+    def __init__(self, settings: SendSettings, batch_id: int, partition_id: int) -> None:
+        self.settings = settings
+        self.summary = PartitionSummary(partition_id=partition_id)
+        self.journal = journal.JournalWriter(
+            settings.journal_dir, settings.journal_key, batch_id, partition_id, fsync=settings.fsync
+        )
+        self.outcomes: dict[str, list[Any]] = {name: [] for name, _ in OUTCOME_FIELDS}
+        self.requests: dict[str, list[Any]] = {name: [] for name, _ in REQUEST_LOG_FIELDS}
+
+    def _on_request(self, metrics: Any) -> None:
+        # Only the request log's columns: the outcome record carries the message ids once.
+        record = {name: getattr(metrics, name, None) for name in _REQUEST_FIELDS}
+        record["started_at"] = _now_iso()
+        self.journal.write({"outcome": "request", **record})
+        for name, _ in REQUEST_LOG_FIELDS:
+            self.requests[name].append(record.get(name))
+
+    def _record(self, outcome: str, rows: Any, **extra: Any) -> None:
+        """Journal one final outcome of ``rows`` (row tuples, or an Arrow batch of input rows)
+        and keep it for the attempt's outcome table."""
+        if isinstance(rows, list | tuple):
+            columns = _row_columns(outcome, rows)
+        else:
+            columns = _batch_columns(rows)
+        ids, keys, types, events, versions, lo, hi, payloads = columns
+        record: dict[str, Any] = {
+            "outcome": outcome,
+            "ids": ids,
+            "keys": keys,
+            "types": types,
+            "events": events,
+            "versions": versions,
+            "at": _now_iso(),
+            **extra,
+        }
+        if outcome not in (journal.ACKED, journal.SKIPPED):
+            if payloads is None:
+                payloads = [decode_lenient(p) for p in rows.column(PAYLOAD).to_pylist()]
+            record["payloads"] = payloads
+        self.journal.write(record)
+        if lo is not None and hi is not None:
+            s = self.summary
+            s.min_version = lo if s.min_version is None else min(s.min_version, lo)
+            s.max_version = hi if s.max_version is None else max(s.max_version, hi)
+        self._keep(record, len(ids))
+
+    def _keep(self, record: dict[str, Any], n: int) -> None:
+        """Append one journal record's ``n`` rows to the attempt's outcome table."""
+        out = self.outcomes
+        out["outcome"] += [record["outcome"]] * n
+        out["message_id"] += record["ids"]
+        out["call_type"] += record["types"]
+        out["event"] += record["events"]
+        out["source_key"] += record["keys"]
+        out["commit_version"] += record["versions"]
+        out["payload"] += record.get("payloads") or [None] * n
+        out["reason"] += record.get("reasons") or [None] * n
+        out["related_id"] += record.get("related") or [None] * n
+        for name, key in _SHARED_FIELDS:
+            out[name] += [record.get(key)] * n
+
+    def write_tables(self) -> None:
+        """Write the attempt's outcome and request tables (when it has any rows)."""
+        if self.outcomes["message_id"] or self.requests["endpoint"]:
+            import pyarrow as pa
+
+            self.journal.write_tables(
+                {
+                    "outcomes": pa.table(self.outcomes, schema=_schema(OUTCOME_FIELDS)),
+                    "requests": pa.table(self.requests, schema=_schema(REQUEST_LOG_FIELDS)),
+                }
+            )
+
+    def dead(self, rows: Sequence[tuple[Any, ...]], reasons: Sequence[str], **extra: Any) -> None:
+        self._record(journal.DEAD, rows, reasons=list(reasons), **extra)
+        self.summary.dead += len(rows)
+
+    def park(self, rows: Sequence[tuple[Any, ...]], reason: str, error_class: str) -> None:
+        self._record(journal.PARKED, rows, reasons=[reason] * len(rows), error_class=error_class)
+        self.summary.parked += len(rows)
+
+    def skip(
+        self, rows: Sequence[tuple[Any, ...]], reasons: Sequence[str], related: Sequence[Any]
+    ) -> None:
+        """Journal rows that are not sent, each with its reason (and the message id sent for
+        its key instead, if any), so every skipped row can be found in the ledger."""
+        if not rows:
+            return
+        if self.settings.dry_run:  # a dry run journals nothing; its counts are the report
+            for reason in reasons:
+                self.summary.skipped[reason] = self.summary.skipped.get(reason, 0) + 1
+            return
+        self._record(journal.SKIPPED, list(rows), reasons=list(reasons), related=list(related))
+        for reason in reasons:
+            self.summary.skipped[reason] = self.summary.skipped.get(reason, 0) + 1
