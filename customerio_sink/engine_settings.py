@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from customerio_sink.limits import RATE_REQUESTS
+
 
 @dataclass(frozen=True)
 class SendSettings:
@@ -29,7 +31,7 @@ class SendSettings:
     api_key: Any = None
     endpoint: str | None = None
     region: str | None = None
-    rate_requests: int | None = 3000
+    rate_requests: int | None = RATE_REQUESTS
     rate_period_s: float = 3.0
     rate_headroom: float = 0.95
     concurrency: int = 1

@@ -227,7 +227,5 @@ def test_invalid_utf8_from_the_jvm_is_a_dead_letter_not_a_crash(
     ]
     reasons = {m: why for r in dead for m, why in zip(r["ids"], r["reasons"], strict=True)}
     assert reasons[cols["message_id"][1]] == "key: not valid UTF-8 [utf8]"
-    assert reasons[cols["message_id"][2]] == (
-        "event: not valid UTF-8 [utf8]"
-    )
+    assert reasons[cols["message_id"][2]] == ("event: not valid UTF-8 [utf8]")
     assert cols["message_id"][4] in reasons  # rejected by the server, isolated by splitting

@@ -113,7 +113,11 @@ def test_each_of_two_raw_values_is_checked_and_named() -> None:
     ]
     errors = _errors(rows)  # type: ignore[arg-type]
     assert errors[0] is None
-    assert errors[1] is not None and errors[1].startswith("ctx: ") and "a context column holds" in errors[1]
+    assert (
+        errors[1] is not None
+        and errors[1].startswith("ctx: ")
+        and "a context column holds" in errors[1]
+    )
     assert errors[2] is not None and errors[2].startswith("props: ")
 
 
