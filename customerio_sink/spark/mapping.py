@@ -12,38 +12,38 @@ Two source kinds:
   call (identify for people, group for objects and relationships, ``Device Created or Updated``
   for devices); deletes become the semantic delete event; pre-images are carried only so the
   engine can skip updates that did not change the mapped columns.
+
+:func:`to_messages` stages a row's ids, time and messageId (:func:`_stage`), hands it to the
+builder of its kind of mapping (:mod:`~customerio_sink.spark.mapping_queue` for the six queue
+calls, :mod:`~customerio_sink.spark.mapping_cdf` for the four change-feed entities; shared pieces
+in :mod:`~customerio_sink.spark.mapping_builder`) and selects the engine's columns
+(:func:`_output`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from customerio_sink.message_id import composite_key_sql
+from customerio_sink.rules import CALL_TYPES, MAX_MESSAGE_BYTES, TRIGGER_WINDOW_HOURS
 from customerio_sink.rules import (
-    CALL_TYPES,
-    EMAIL_SQL,
-    MAX_ATTRIBUTE_NAME_BYTES,
-    MAX_ATTRIBUTE_VALUE_BYTES,
-    MAX_ATTRIBUTES,
-    MAX_EMAIL_BYTES,
-    MAX_EMAIL_LOCAL_BYTES,
-    MAX_EVENT_NAME_BYTES,
-    MAX_ID_BYTES,
-    MAX_MESSAGE_BYTES,
-    SEMANTIC_EVENTS,
-    TRIGGER_WINDOW_HOURS,
-    reason,
+    SEMANTIC_EVENTS as SEMANTIC_EVENTS,  # re-exported: read from here by spark.order
 )
-from customerio_sink.spark.mapping_json import (
-    exact_object_errors,
-    placeholder,
-    raw_spans,
-    splice_tail,
-    utf8_errors,
+from customerio_sink.spark.mapping_builder import (
+    Builder,
+    Message,
+    Row,
+    column_pairs,
+    first_error,
+    message_id_column,
 )
-from customerio_sink.spark.mapping_time import future_error, iso_text, micros_text, parse_time
+from customerio_sink.spark.mapping_builder import (
+    is_email_sql as is_email_sql,  # re-exported: the tests compare it with rules.is_email
+)
+from customerio_sink.spark.mapping_cdf import cdf_message
+from customerio_sink.spark.mapping_queue import queue_message, queue_row_ident
+from customerio_sink.spark.mapping_time import iso_text, micros_text
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -58,9 +58,6 @@ __all__ = [
 
 CALLS = CALL_TYPES
 ENTITIES = ("person", "object", "relationship", "device")
-MAX_EVENT_BYTES = MAX_EVENT_NAME_BYTES
-MAX_ATTR_VALUE_BYTES = MAX_ATTRIBUTE_VALUE_BYTES
-MAX_ATTR_NAME_BYTES = MAX_ATTRIBUTE_NAME_BYTES
 
 
 @dataclass(frozen=True)
@@ -173,44 +170,6 @@ class MessageMapping:
         return cls(**data)
 
 
-# -- expression helpers ---------------------------------------------------------------------
-
-
-def _F() -> Any:
-    from pyspark.sql import functions
-
-    return functions
-
-
-def _obj(entries: list[tuple[str, Column]]) -> Column:
-    """A struct whose ``to_json`` is a JSON object; null fields are left out of the JSON."""
-    F = _F()
-    return F.struct(*[col.alias(name) for name, col in entries])
-
-
-def _columns(spec: tuple[str, ...] | dict[str, str]) -> list[tuple[str, str]]:
-    if isinstance(spec, dict):
-        return list(spec.items())
-    return [(c, c) for c in spec]
-
-
-def _message_id(parts: list[str], time_col: str) -> Column:
-    """ULID-shaped deterministic id over staged columns (names), the same algorithm as
-    :func:`customerio_sink.message_id.message_id` — one definition, two engines."""
-    from customerio_sink.message_id import message_id_sql
-
-    return _F().expr(
-        message_id_sql(
-            *[f"`{p}`" for p in parts],
-            # The id's time field holds 0 … 2^48-1 ms: a time before 1970 counts as 0.
-            time_ms=f"greatest(coalesce(unix_millis(`{time_col}`), 0), 0)",
-        )
-    )
-
-
-# -- the mapping ----------------------------------------------------------------------------
-
-
 def referenced_columns(m: MessageMapping) -> list[str]:
     """Every source column ``m`` reads (ids, attributes, JSON, event, time, device, row id)."""
     names = [
@@ -229,7 +188,7 @@ def referenced_columns(m: MessageMapping) -> list[str]:
         m.context_json,
         m.row_id,
     ]
-    names += [c for _, c in _columns(m.traits)] + [c for _, c in _columns(m.properties)]
+    names += [c for _, c in column_pairs(m.traits)] + [c for _, c in column_pairs(m.properties)]
     return [n for n in names if n]
 
 
@@ -253,284 +212,6 @@ def check_source_columns(m: MessageMapping, columns: list[str]) -> None:
         )
 
 
-class _Builder:
-    """Builds the message columns for one mapping over one DataFrame."""
-
-    def __init__(
-        self, df: DataFrame, m: MessageMapping, job: str, backfill: bool, engine_json: bool
-    ) -> None:
-        self.F = _F()
-        # Raw JSON columns checked by the engine as sent (see to_messages), not here.
-        self.engine_json = engine_json
-        # The message's spliced raw values: (name, column) in message order, and whether each
-        # is a source column (user text to check) — set by with_json for the upsert message.
-        self.spliced: list[tuple[str, Column, bool]] = []
-        self.df = df
-        self.m = m
-        self.job = job
-        self.backfill = backfill
-        self.types = {f.name: f.dataType.simpleString() for f in df.schema.fields}
-        check_source_columns(m, list(self.types))
-        self.is_cdf = m.source == "cdf"
-
-    def referenced(self) -> list[str]:
-        return referenced_columns(self.m)
-
-    def col(self, name: str | None) -> Column:
-        F = self.F
-        return F.col(f"`{name}`") if name else F.lit(None)
-
-    def id_col(self, name: str | None) -> Column:
-        F = self.F
-        if not name:
-            return F.lit(None).cast("string")
-        value = F.trim(self.col(name).cast("string"))
-        return F.when(value == "", F.lit(None)).otherwise(value)
-
-    # -- pieces --
-    def timestamp(self) -> tuple[Column, Column]:
-        """(timestamp column, error column) — error set when the row has no usable time."""
-        F, m = self.F, self.m
-        # A queue row without a time is sent stamped "now" (see to_messages), but its time here
-        # stays NULL: the messageId must not change when the batch is replayed later.
-        fallback = F.col("_commit_timestamp") if self.is_cdf else F.lit(None).cast("timestamp")
-        if not m.timestamp:
-            if self.backfill and not self.is_cdf:
-                err = F.lit(
-                    reason("timestamp", "no timestamp column declared", "timestamp_required")
-                )
-                return F.lit(None).cast("timestamp"), err
-            return fallback, F.lit(None).cast("string")
-        raw = self.col(m.timestamp)
-        ts, unparsable, rule = parse_time(raw, self.types[m.timestamp])
-        missing_msg = reason(
-            "timestamp",
-            "missing (a backfill sends each row's original time; without one Customer.io would "
-            "stamp it 'now' and could trigger campaigns)",
-            "timestamp_required",
-        )
-        err = F.when(
-            unparsable,
-            F.concat(
-                F.lit(f"{m.timestamp}: '"),
-                F.substring(raw.cast("string"), 1, 40),
-                F.lit(f"' {rule} [timestamp_format]"),
-            ),
-        )
-        if self.backfill:
-            err = err.when(raw.isNull(), F.lit(missing_msg))
-        err = F.coalesce(err, future_error(ts, m.timestamp))
-        return (ts, err) if self.backfill else (F.coalesce(ts, fallback), err)
-
-    def fields(self, spec: tuple[str, ...] | dict[str, str]) -> list[tuple[str, Column]]:
-        return [(out, self.col(src)) for out, src in _columns(spec)]
-
-    def with_json(
-        self, entries: list[tuple[str, Column]], raw: Sequence[tuple[str, str | Column | None]]
-    ) -> Column:
-        """``to_json`` of ``entries`` with the ``raw`` fields (a JSON column's name, or a
-        Column of JSON text) spliced in as written, last."""
-        F = self.F
-        given = sorted(((name, c) for name, c in raw if c is not None), key=lambda item: item[0])
-        spliced = [(name, self.col(c) if isinstance(c, str) else c) for name, c in given]
-        names = {name for name, _ in spliced}
-        entries = [(n, c) for n, c in entries if n not in names]
-        entries += [(name, F.lit(placeholder(name))) for name, _ in spliced]
-        out = F.to_json(_obj(entries))
-        if spliced:
-            out = splice_tail(out, spliced)
-        if any(isinstance(c, str) for _, c in given):
-            self.spliced = [
-                (name, col, isinstance(c, str))
-                for (name, col), (_, c) in zip(spliced, given, strict=True)
-            ]
-        return out
-
-    def raw_json_spans(self, message: Column) -> Column:
-        """The byte spans of the source columns' raw JSON in ``message`` as one ``array<int>``
-        (start, end, start, end…), for the engine to check; NULL when it checks none."""
-        F = self.F
-        if not (self.engine_json and self.spliced):
-            return F.lit(None).cast("array<int>")
-        pairs = raw_spans(message, [(name, col) for name, col, _ in self.spliced])
-        kept = [
-            bound
-            for (start, end), (_, _, user) in zip(pairs, self.spliced, strict=True)
-            if user
-            for bound in (start, end)
-        ]
-        return F.array(*kept).cast("array<int>")
-
-    def object_type(self) -> Column:
-        return self.F.lit(str(self.m.object_type_id))
-
-    # -- validation --
-    def attribute_errors(self, field_name: str) -> list[tuple[Column, Column]]:
-        """Checks on the attribute values of traits (identify/group)."""
-        F, m = self.F, self.m
-        checks: list[tuple[Column, Column]] = []
-        for out, src in _columns(m.traits):
-            kind = self.types[src]
-            text = self.col(src).cast("string") if "<" not in kind else F.to_json(self.col(src))
-            size = F.octet_length(text)
-            checks.append(
-                (
-                    size > MAX_ATTR_VALUE_BYTES,
-                    F.concat(
-                        F.lit(f"{field_name}.{out}: "),
-                        size.cast("string"),
-                        F.lit(
-                            f" bytes, over the {MAX_ATTR_VALUE_BYTES}-byte attribute value limit"
-                            " [max_value_bytes]"
-                        ),
-                    ),
-                )
-            )
-            if out == m.email:
-                checks.append(
-                    (
-                        self.col(src).isNotNull() & ~is_email_sql(text),
-                        F.lit(reason(f"{field_name}.{out}", "not a valid email address", EMAIL)),
-                    )
-                )
-        if m.traits_json:
-            raw = self.col(m.traits_json)
-            parsed = F.from_json(raw, "map<string,string>")
-            too_big = F.map_keys(
-                F.map_filter(parsed, lambda k, v: F.octet_length(v) > MAX_ATTR_VALUE_BYTES)
-            )
-            long_names = F.filter(
-                F.map_keys(parsed), lambda k: F.octet_length(k) > MAX_ATTR_NAME_BYTES
-            )
-            email = F.get_json_object(raw, f"$.{m.email}")
-            if not self.engine_json:
-                checks += exact_object_errors(raw, m.traits_json, "traits")
-            checks += [
-                (
-                    F.size(parsed) > MAX_ATTRIBUTES,
-                    F.concat(
-                        F.lit(f"{field_name}: "),
-                        F.size(parsed).cast("string"),
-                        F.lit(
-                            f" attributes, over the {MAX_ATTRIBUTES}-attribute limit"
-                            " [max_attributes]"
-                        ),
-                    ),
-                ),
-                (
-                    F.size(too_big) > 0,
-                    F.concat(
-                        F.lit(f"{field_name}."),
-                        F.element_at(too_big, 1),
-                        F.lit(
-                            f": over the {MAX_ATTR_VALUE_BYTES}-byte attribute value limit"
-                            " [max_value_bytes]"
-                        ),
-                    ),
-                ),
-                (
-                    F.size(long_names) > 0,
-                    F.lit(
-                        reason(
-                            field_name,
-                            f"an attribute name is over {MAX_ATTR_NAME_BYTES} bytes",
-                            "max_name_bytes",
-                        )
-                    ),
-                ),
-                (
-                    email.isNotNull() & ~is_email_sql(email),
-                    F.lit(reason(f"{field_name}.{m.email}", "not a valid email address", EMAIL)),
-                ),
-            ]
-        return checks
-
-    def json_errors(self, column: str | None, field_name: str) -> list[tuple[Column, Column]]:
-        if not column or self.engine_json:
-            return []
-        return exact_object_errors(self.col(column), column, field_name)
-
-    def utf8_errors(self, names: list[str | None]) -> list[tuple[Column, Column]]:
-        """Valid UTF-8 in each named string column (other types cannot hold bad bytes). Raw
-        JSON checked by the engine is left out: its parse rejects bad bytes too."""
-        m = self.m
-        raw = {m.traits_json, m.properties_json, m.context_json} if self.engine_json else set()
-        seen = dict.fromkeys(n for n in names if n and n not in raw and self.types[n] == "string")
-        return utf8_errors([(name, self.col(name)) for name in seen])
-
-    @staticmethod
-    def id_errors(
-        name: str, value: Column, required: bool, rule: str
-    ) -> list[tuple[Column, Column]]:
-        F = _F()
-        checks: list[tuple[Column, Column]] = []
-        if required:
-            checks.append(
-                (value.isNull(), F.lit(reason(name, f"missing or empty ({rule})", "required")))
-            )
-        size = F.octet_length(value)
-        checks.append(
-            (
-                size > MAX_ID_BYTES,
-                F.concat(
-                    F.lit(f"{name}: "),
-                    size.cast("string"),
-                    F.lit(f" bytes, over the {MAX_ID_BYTES}-byte id limit [max_id_bytes]"),
-                ),
-            )
-        )
-        return checks
-
-
-def _with_nulls(obj: Column) -> Column:
-    """JSON text of a struct that keeps null fields: a NULL column is sent as ``null``, which
-    removes the attribute in Customer.io (``to_json`` would leave the field out, keeping the
-    old value)."""
-    return _F().to_json(obj, {"ignoreNullFields": "false"})
-
-
-def _queue_row_ident(b: _Builder, row_hash: Column) -> tuple[Column, Column, list[Any]]:
-    """(row part, kind part, checks) of a queue row's messageId.
-
-    The declared row id column identifies the row; without one, a hash of the whole row does
-    (two rows equal in every column are one row). A row whose row id is NULL or empty is a
-    dead letter; its id uses the row hash under a kind no declared row id can produce, so it
-    shares its id with no other row."""
-    F, m = b.F, b.m
-    if not m.row_id:
-        return row_hash, F.lit(m.call), []
-    given = b.col(m.row_id).cast("string")
-    missing = given.isNull() | (given == "")
-    rule = reason(m.row_id, "missing (the row id column identifies each row)", "row_id_required")
-    return (
-        F.when(missing, row_hash).otherwise(given),
-        F.when(missing, F.lit(f"{m.call}#no-row-id")).otherwise(F.lit(m.call)),
-        [(missing, F.lit(rule))],
-    )
-
-
-EMAIL = "email_format"
-
-
-def is_email_sql(text: Column) -> Column:
-    """:func:`customerio_sink.rules.is_email` as a Spark expression (true for a valid address)."""
-    F = _F()
-    local = F.substring_index(text, "@", 1)
-    return (
-        text.rlike(EMAIL_SQL)
-        & (F.octet_length(text) <= MAX_EMAIL_BYTES)
-        & (F.octet_length(local) <= MAX_EMAIL_LOCAL_BYTES)
-    )
-
-
-def _first_error(checks: list[tuple[Column, Column]]) -> Column:
-    F = _F()
-    out: Any = None
-    for cond, message in checks:
-        out = F.when(cond, message) if out is None else out.when(cond, message)
-    return out if out is not None else F.lit(None).cast("string")
-
-
 def to_messages(
     df: DataFrame,
     mapping: MessageMapping,
@@ -551,14 +232,21 @@ def to_messages(
     Without it the ``error`` column is complete (for callers that read it, not send).
     Works on streaming DataFrames (no aggregation, no window).
     """
-    F = _F()
-    b = _Builder(df, mapping, job, backfill, engine_json)
-    m = mapping
+    b = Builder(df, mapping, job, backfill, engine_json)
+    check_source_columns(mapping, list(b.types))
+    row = _stage(b, df)
+    message = cdf_message(b, row) if b.is_cdf else queue_message(b, row)
+    return _output(b, row, message, hold_recent)
+
+
+def _stage(b: Builder, df: DataFrame) -> Row:
+    """Stage a row's id parts, time and messageId as columns of ``df``, so the messageId is one
+    SQL expression over names and each is computed once; with the checks every row gets."""
+    F, m = b.F, b.m
     ts, ts_error = b.timestamp()
-    stamp_now = not b.is_cdf and not backfill
+    stamp_now = not b.is_cdf and not b.backfill
     change = F.col("_change_type") if b.is_cdf else F.lit("append")
     version = F.col("_commit_version").cast("long") if b.is_cdf else F.lit(None).cast("long")
-    is_delete = change == F.lit("delete")
 
     uid = b.id_col(m.user_id)
     anon = b.id_col(m.anonymous_id)
@@ -575,11 +263,10 @@ def to_messages(
     kind = F.lit(m.call if not b.is_cdf else m.entity)
     row_checks: list[tuple[Column, Column]] = []
     if not b.is_cdf:
-        row_ident, kind, row_checks = _queue_row_ident(b, row_hash)
-    # Stage the id parts as columns so the messageId is one SQL expression over names.
+        row_ident, kind, row_checks = queue_row_ident(b, row_hash)
     df = df.select(
         "*",
-        F.lit(job).alias("__cio_job"),
+        F.lit(b.job).alias("__cio_job"),
         kind.alias("__cio_kind"),
         key.alias("__cio_key"),
         ts.alias("__cio_ts"),
@@ -600,223 +287,42 @@ def to_messages(
     if stamp_now:
         ts_text = F.coalesce(ts_text, iso_text(F.current_timestamp()))
     if b.is_cdf:
-        mid = _message_id(
-            ["__cio_job", "__cio_key", "__cio_version", "__cio_change", "__cio_row"], "__cio_ts"
-        )
+        parts = ["__cio_job", "__cio_key", "__cio_version", "__cio_change", "__cio_row"]
     else:
-        mid = _message_id(["__cio_job", "__cio_kind", "__cio_key", "__cio_row"], "__cio_ts")
+        parts = ["__cio_job", "__cio_kind", "__cio_key", "__cio_row"]
     # Each stage is computed once and referenced by name (the id is in the payload and its
     # own column; the payload in the size check, the error column and the output).
-    df = df.select("*", mid.alias("__cio_mid"))
+    df = df.select("*", message_id_column(parts, "__cio_ts").alias("__cio_mid"))
     mid = F.col("__cio_mid")
-
-    traits_entries = b.fields(m.traits)
-    props_entries = b.fields(m.properties)
-    common = [("messageId", mid), ("timestamp", ts_text)]
     # Text with bad bytes first: no other rule can be read, or sent, safely.
     id_names = [m.user_id, m.anonymous_id, m.group_id, m.previous_id, m.key, m.device_token]
-    id_checks = b.utf8_errors([*id_names, m.row_id]) + row_checks
-    checks = b.utf8_errors([c for c in b.referenced() if c not in id_names and c != m.row_id])
-    need_id_rule = "each call needs userId or anonymousId"
-    ident = F.coalesce(uid, anon)
-    hash_source: Column = F.lit(None).cast("string")
+    others = [c for c in referenced_columns(m) if c not in id_names and c != m.row_id]
+    return Row(
+        df=df,
+        uid=uid,
+        anon=anon,
+        gid=gid,
+        key=key,
+        ts=ts,
+        ts_error=ts_error,
+        mid=mid,
+        change=change,
+        version=version,
+        is_delete=change == F.lit("delete"),
+        stamp_now=stamp_now,
+        common=[("messageId", mid), ("timestamp", ts_text)],
+        id_checks=b.utf8_errors([*id_names, m.row_id]) + row_checks,
+        checks=b.utf8_errors(others),
+    )
 
-    if b.is_cdf:
-        traits_obj = _obj(traits_entries)
-        hash_source = F.to_json(traits_obj) if not m.traits_json else F.trim(b.col(m.traits_json))
-        if m.entity == "person":
-            upsert_type, upsert = (
-                F.lit("identify"),
-                b.with_json(
-                    [
-                        ("type", F.lit("identify")),
-                        *common,
-                        ("userId", uid),
-                        ("anonymousId", anon),
-                    ],
-                    [("traits", m.traits_json or _with_nulls(traits_obj))],
-                ),
-            )
-            delete = b.with_json(
-                [
-                    ("type", F.lit("track")),
-                    *common,
-                    ("userId", uid),
-                    ("event", F.lit("User Deleted")),
-                ],
-                [],
-            )
-            event = F.when(is_delete, F.lit("User Deleted"))
-            id_checks += b.id_errors("userId", uid, True, "a person change needs its userId")
-            checks += b.attribute_errors("traits")
-        elif m.entity == "object":
-            anon_obj = F.coalesce(
-                anon, F.concat(F.lit("object:"), b.object_type(), F.lit(":"), gid)
-            )
-            obj_traits = _obj([("objectTypeId", b.object_type()), *traits_entries])
-            hash_source = F.to_json(obj_traits)
-            upsert_type, upsert = (
-                F.lit("group"),
-                b.with_json(
-                    [
-                        ("type", F.lit("group")),
-                        *common,
-                        ("anonymousId", anon_obj),
-                        ("userId", uid),
-                        ("groupId", gid),
-                    ],
-                    [("traits", _with_nulls(obj_traits))],
-                ),
-            )
-            delete = b.with_json(
-                [
-                    ("type", F.lit("track")),
-                    *common,
-                    ("anonymousId", anon_obj),
-                    ("event", F.lit("Object Deleted")),
-                    (
-                        "properties",
-                        _obj([("objectId", gid), ("objectTypeId", b.object_type().cast("int"))]),
-                    ),
-                ],
-                [],
-            )
-            event = F.when(is_delete, F.lit("Object Deleted"))
-            id_checks += b.id_errors("groupId", gid, True, "an object change needs its object id")
-            checks += b.attribute_errors("traits")
-        elif m.entity == "relationship":
-            rel = _obj(
-                [
-                    ("objectTypeId", b.object_type()),
-                    ("relationshipAttributes", _obj(traits_entries)),
-                ]
-            )
-            hash_source = F.to_json(rel)
-            upsert_type, upsert = (
-                F.lit("group"),
-                b.with_json(
-                    [
-                        ("type", F.lit("group")),
-                        *common,
-                        ("userId", uid),
-                        ("groupId", gid),
-                    ],
-                    [("traits", _with_nulls(rel))],
-                ),
-            )
-            delete = b.with_json(
-                [
-                    ("type", F.lit("track")),
-                    *common,
-                    ("userId", uid),
-                    ("event", F.lit("Relationship Deleted")),
-                    (
-                        "properties",
-                        _obj([("objectId", gid), ("objectTypeId", b.object_type().cast("int"))]),
-                    ),
-                ],
-                [],
-            )
-            event = F.when(is_delete, F.lit("Relationship Deleted"))
-            id_checks += b.id_errors("userId", uid, True, "a relationship needs its person")
-            id_checks += b.id_errors("groupId", gid, True, "a relationship needs its object")
-        else:  # device
-            token = b.id_col(m.device_token)
-            platform = b.col(m.device_platform).cast("string") if m.device_platform else F.lit(None)
-            device = _obj([("token", token), ("type", platform)])
-            hash_source = F.to_json(_obj([("device", device), ("p", _obj(traits_entries))]))
-            upsert_type = F.lit("track")
-            upsert = b.with_json(
-                [
-                    ("type", F.lit("track")),
-                    *common,
-                    ("userId", uid),
-                    ("event", F.lit("Device Created or Updated")),
-                    ("context", _obj([("device", device)])),
-                    ("properties", _obj(traits_entries)),
-                ],
-                [],
-            )
-            delete = b.with_json(
-                [
-                    ("type", F.lit("track")),
-                    *common,
-                    ("userId", uid),
-                    ("event", F.lit("Device Deleted")),
-                    ("context", _obj([("device", _obj([("token", token)]))])),
-                ],
-                [],
-            )
-            event = F.when(is_delete, F.lit("Device Deleted")).otherwise(
-                F.lit("Device Created or Updated")
-            )
-            id_checks += b.id_errors("userId", uid, True, "a device belongs to a person")
-            id_checks += b.id_errors(
-                "context.device.token", token, True, "a device needs its token"
-            )
-        msg_type = F.when(is_delete, F.lit("track")).otherwise(upsert_type)
-        payload = F.when(is_delete, delete).otherwise(upsert)
-    else:
-        call = m.call
-        event = F.lit(None).cast("string")
-        raw: list[tuple[str, str | None]] = [("context", m.context_json)]
-        if call == "identify":
-            entries = [("userId", uid), ("anonymousId", anon)]
-            entries += [("traits", _obj(traits_entries))] if not m.traits_json else []
-            raw.append(("traits", m.traits_json))
-            id_checks += b.id_errors("userId", ident, True, need_id_rule)
-            checks += b.attribute_errors("traits")
-        elif call == "track":
-            event = F.lit(m.event) if m.event else b.col(m.event_column).cast("string")
-            entries = [("userId", uid), ("anonymousId", anon), ("event", event)]
-            entries += [("properties", _obj(props_entries))] if not m.properties_json else []
-            raw.append(("properties", m.properties_json))
-            id_checks += b.id_errors("userId", ident, True, need_id_rule)
-            size = F.octet_length(event)
-            checks += [
-                (
-                    (event.isNull()) | (F.trim(event) == ""),
-                    F.lit(reason("event", "missing or empty (a track call needs one)", "required")),
-                ),
-                (
-                    size > MAX_EVENT_BYTES,
-                    F.concat(
-                        F.lit("event: "),
-                        size.cast("string"),
-                        F.lit(
-                            f" bytes, over the {MAX_EVENT_BYTES}-byte event name limit"
-                            " [max_event_bytes]"
-                        ),
-                    ),
-                ),
-            ]
-            checks += b.json_errors(m.properties_json, "properties")
-        elif call in ("page", "screen"):
-            entries = [("userId", uid), ("anonymousId", anon), ("name", b.col(m.name_column))]
-            entries += [("properties", _obj(props_entries))] if not m.properties_json else []
-            raw.append(("properties", m.properties_json))
-            id_checks += b.id_errors("userId", ident, True, need_id_rule)
-            checks += b.json_errors(m.properties_json, "properties")
-        elif call == "group":
-            entries = [
-                ("userId", uid),
-                ("anonymousId", anon),
-                ("groupId", gid),
-                ("traits", _obj([("objectTypeId", b.object_type()), *traits_entries])),
-            ]
-            id_checks += b.id_errors("groupId", gid, True, "a group call needs groupId")
-            checks += b.attribute_errors("traits")
-        else:  # alias
-            prev = b.id_col(m.previous_id)
-            entries = [("previousId", prev), ("userId", uid)]
-            id_checks += b.id_errors("previousId", prev, True, "alias needs previousId")
-            id_checks += b.id_errors("userId", uid, True, "alias needs userId")
-        checks += b.json_errors(m.context_json, "context")
-        msg_type = F.lit(call)
-        payload = b.with_json([("type", F.lit(call)), *common, *entries], raw)
 
-    checks = id_checks + checks + [(ts_error.isNotNull(), ts_error)]
-    df = df.select("*", payload.alias("__cio_payload"))
+def _output(b: Builder, row: Row, message: Message, hold_recent: bool) -> DataFrame:
+    """The engine's input columns of the staged ``row`` and its ``message``."""
+    F = b.F
+    ts, is_delete, event, msg_type = row.ts, row.is_delete, message.event, message.type
+    id_checks = row.id_checks + message.id_checks
+    checks = id_checks + row.checks + message.checks + [(row.ts_error.isNotNull(), row.ts_error)]
+    df = row.df.select("*", message.payload.alias("__cio_payload"))
     payload = F.col("__cio_payload")
     raw_json = b.raw_json_spans(payload)
     if b.is_cdf:
@@ -839,32 +345,34 @@ def to_messages(
     is_event = msg_type.isin("track", "page", "screen") & ~F.coalesce(
         event.isin(*SEMANTIC_EVENTS), F.lit(False)
     )
-
     # Compared as zero-padded decimal text: the threshold is then a string literal, which Spark
-    # passes by reference, so the generated code is the same for every batch (see stamp_now).
+    # passes by reference, so the generated code is the same for every batch (see _stage).
     # (A number or timestamp literal would be inlined; a cast to decimal is unwrapped again.)
     recent = micros_text(ts) >= micros_text(
         F.current_timestamp() - F.expr(f"INTERVAL {TRIGGER_WINDOW_HOURS} HOURS")
     )
     # A row stamped "now" when sent is inside the window too.
-    in_window = is_event & (F.coalesce(recent, F.lit(False)) | (ts.isNull() & F.lit(stamp_now)))
+    stamped = ts.isNull() & F.lit(row.stamp_now)
+    in_window = is_event & (F.coalesce(recent, F.lit(False)) | stamped)
     return df.select(
         # Valid UTF-8 as the engine reads them (a row with bad bytes is already an error).
-        F.make_valid_utf8(key).alias("key"),
-        mid.alias("message_id"),
+        F.make_valid_utf8(row.key).alias("key"),
+        row.mid.alias("message_id"),
         msg_type.alias("type"),
         F.make_valid_utf8(event.cast("string")).alias("event"),
         # A string column: its Arrow form is the UTF-8 bytes the engine sends, viewed as binary
         # on the Python side without a copy (``encode`` would re-validate every byte).
         payload.alias("payload"),
         # A delete needs only its ids: a stale attribute must not keep a person from leaving.
-        F.when(is_delete, _first_error(id_checks)).otherwise(_first_error(checks)).alias("error"),
-        change.alias("change"),
-        version.alias("version"),
+        F.when(is_delete, first_error(id_checks)).otherwise(first_error(checks)).alias("error"),
+        row.change.alias("change"),
+        row.version.alias("version"),
         # Only change feeds use the hash (to skip updates that change nothing mapped): a queue's
         # rows carry none, 40 bytes less per row to move to Python.
         (
-            F.sha1(F.coalesce(hash_source, F.lit(""))) if b.is_cdf else F.lit(None).cast("string")
+            F.sha1(F.coalesce(message.hash_source, F.lit("")))
+            if b.is_cdf
+            else F.lit(None).cast("string")
         ).alias("hash"),
         (in_window & F.lit(hold_recent)).alias("hold"),
         in_window.alias("in_window"),
