@@ -97,10 +97,20 @@ class Events:
     name_column: str | None = None
     context_json: str | None = None
     source: str = "queue"
+    family: str | None = None
 
     def to_mapping(self) -> Any:
         from customerio_sink.spark.mapping import MessageMapping
 
+        if self.family is not None:
+            from customerio_sink.spark.quality import family_events
+
+            events = family_events(self.family)
+            if self.event and self.event not in events:
+                raise ConfigError(
+                    f"Events(family={self.family!r}): event {self.event!r} is not one of its "
+                    f"events ({', '.join(events)})"
+                )
         if self.call not in ("track", "page", "screen"):
             raise ConfigError(f"Events(call=...): 'track', 'page' or 'screen', got {self.call!r}")
         if self.source != "queue":
@@ -122,6 +132,7 @@ class Events:
             row_id=self.row_id,
             name_column=self.name_column,
             context_json=self.context_json,
+            family=self.family,
         )
 
 

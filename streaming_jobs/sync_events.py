@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from customerio_sink.catalog import FAMILIES
 from customerio_sink.spark.mapping import MessageMapping
 from streaming_jobs import _common
 
@@ -73,6 +74,12 @@ def build_parser() -> _common.JobParser:
         metavar="COL",
         help="the event's id, for the deterministic messageId (default: a hash of the row)",
     )
+    m.add_argument(
+        "--family",
+        choices=("all", *sorted(FAMILIES)),
+        help="check each row of the semantic catalogue's events of this family against the "
+        "catalogue's rules before sending; rows that break one are dead-lettered",
+    )
     return parser
 
 
@@ -99,6 +106,7 @@ def mapping_for(args: argparse.Namespace, columns: list[str]) -> MessageMapping:
         properties_json=args.properties_json,
         timestamp=args.timestamp_column,
         row_id=args.row_id_column,
+        family=args.family,
     )
 
 

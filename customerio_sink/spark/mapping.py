@@ -44,6 +44,7 @@ from customerio_sink.spark.mapping_builder import (
 from customerio_sink.spark.mapping_cdf import cdf_message
 from customerio_sink.spark.mapping_queue import queue_message, queue_row_ident
 from customerio_sink.spark.mapping_time import iso_text, micros_text
+from customerio_sink.spark.quality import QUALITY_COLUMN, with_quality_errors
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -83,6 +84,9 @@ class MessageMapping:
         context_json: a column holding a JSON object used as the call's ``context``.
         row_id: for ``queue`` sources, a column that identifies the row (an event id); it feeds
             the deterministic messageId. Default: a hash of the whole row.
+        family: for ``track`` queues, a family of the semantic catalogue (``ecommerce``,
+            ``video``… or ``all``): each row of its events is checked against the catalogue's
+            rules before it is sent (:mod:`customerio_sink.spark.quality`).
     """
 
     source: str = "queue"
@@ -107,6 +111,7 @@ class MessageMapping:
     device_platform: str | None = None
     context_json: str | None = None
     row_id: str | None = None
+    family: str | None = None
 
     def __post_init__(self) -> None:
         from customerio_sink.errors import ConfigError
@@ -135,6 +140,8 @@ class MessageMapping:
             raise ConfigError("give traits columns or traits_json, not both")
         if self.properties and self.properties_json:
             raise ConfigError("give properties columns or properties_json, not both")
+        if self.family and (self.source != "queue" or self.call != "track"):
+            raise ConfigError("family: the catalogue's rules apply to track calls of a queue")
 
     @property
     def key_column(self) -> str | None:
@@ -322,7 +329,12 @@ def _output(b: Builder, row: Row, message: Message, hold_recent: bool) -> DataFr
     ts, is_delete, event, msg_type = row.ts, row.is_delete, message.event, message.type
     id_checks = row.id_checks + message.id_checks
     checks = id_checks + row.checks + message.checks + [(row.ts_error.isNotNull(), row.ts_error)]
-    df = row.df.select("*", message.payload.alias("__cio_payload"))
+    df = row.df
+    if b.m.family:  # the semantic catalogue's rules, after the message's own
+        df = with_quality_errors(df, b.m)
+        quality = F.col(QUALITY_COLUMN)
+        checks.append((quality.isNotNull(), quality))
+    df = df.select("*", message.payload.alias("__cio_payload"))
     payload = F.col("__cio_payload")
     raw_json = b.raw_json_spans(payload)
     if b.is_cdf:

@@ -125,12 +125,23 @@ def test_ids_event_names_and_attribute_values_share_their_limits(spark: Any) -> 
 
 def test_every_reason_the_mapping_writes_has_a_known_rule_code() -> None:
     import customerio_sink.spark.mapping as mapping
+    import customerio_sink.spark.mapping_builder as mapping_builder
+    import customerio_sink.spark.mapping_cdf as mapping_cdf
     import customerio_sink.spark.mapping_json as mapping_json
+    import customerio_sink.spark.mapping_queue as mapping_queue
     import customerio_sink.spark.mapping_time as mapping_time
     import customerio_sink.text_guard as text_guard
 
     codes = set()
-    for module in (mapping, mapping_json, mapping_time, text_guard):
+    for module in (
+        mapping,
+        mapping_builder,
+        mapping_cdf,
+        mapping_queue,
+        mapping_json,
+        mapping_time,
+        text_guard,
+    ):
         source = Path(module.__file__ or "").read_text()
         codes |= set(__import__("re").findall(r"\[([a-z0-9_]+)\]\"", source))
         codes |= set(__import__("re").findall(r'reason\([^)]*?"([a-z0-9_]+)",?\s*\)', source))
