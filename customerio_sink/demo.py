@@ -152,10 +152,40 @@ def _job_args(source: str, state: Path, ledger: Path, job: str, endpoint: str) -
 
 
 def _report(spark: Any, emu: Any, ledger_path: Path, state: Path) -> int:
+    """Print what the emulator received and what the ledger holds, then the checks; 0 when
+    every check passes."""
     from customerio_sink.spark.ledger import Ledger
 
     ledger = Ledger(path=str(ledger_path))
     stats = emu.stats()
+    _print_received(stats, emu)
+    total_acks = _print_acks(spark, ledger)
+    dead = _print_dead_letters(spark, ledger)
+    lineage = _print_lineage(spark, ledger)
+    balanced = all(r.rows_in == r.acked + r.dead_lettered + r.parked + r.skipped for r in lineage)
+    _section("Checks")
+    checks = [
+        ("every source row accounted for in every batch", balanced),
+        ("emulator accepted = acks in the ledger", stats.accepted == total_acks),
+        ("no message accepted twice", stats.duplicates == 0),
+        ("no message rejected by the emulator", stats.rejected == 0),
+    ]
+    for text, ok in checks:
+        print(f"[{'ok' if ok else 'FAILED'}] {text}")
+    print(
+        f"\nLook inside a checkpoint:  python -m checkpoints_template.inspect "
+        f"{state / 'sync_people' / 'checkpoint'}"
+    )
+    ok = all(ok for _, ok in checks)
+    print(
+        f"demo {'OK' if ok else 'FAILED'}: {stats.accepted} messages accepted in {stats.requests} "
+        f"requests, {total_acks} acks, {len(dead)} dead letters, {stats.duplicates} duplicates",
+        flush=True,
+    )
+    return 0 if ok else 1
+
+
+def _print_received(stats: Any, emu: Any) -> None:
     _section("What the emulator received")
     print(
         _table(
@@ -171,12 +201,19 @@ def _report(spark: Any, emu: Any, ledger_path: Path, state: Path) -> int:
         )
     )
 
+
+def _print_acks(spark: Any, ledger: Any) -> int:
+    """Print the acknowledgements per job; returns their total."""
     acks = ledger.read(spark, "acks")
     ack_counts = {r["job"]: r["count"] for r in acks.groupBy("job").count().collect()}
     total_acks = sum(ack_counts.values())
     _section("Acknowledgements (ledger acks table)")
     print(_table([*sorted(ack_counts.items()), ("total", total_acks)], ("job", "acks")))
+    return total_acks
 
+
+def _print_dead_letters(spark: Any, ledger: Any) -> list[Any]:
+    """Print the dead letters with their reasons; returns them."""
     dead = (
         ledger.read(spark, "dead_letters")
         .orderBy("job", "source_key")
@@ -190,7 +227,11 @@ def _report(spark: Any, emu: Any, ledger_path: Path, state: Path) -> int:
             ("job", "source key", "reason"),
         )
     )
+    return dead
 
+
+def _print_lineage(spark: Any, ledger: Any) -> list[Any]:
+    """Print the lineage row of every micro-batch; returns them."""
     lineage = ledger.read(spark, "lineage").orderBy("job", "started_at").collect()
     _section("Lineage: one row per micro-batch (rows in = acked + dead + parked + skipped)")
     print(
@@ -215,28 +256,7 @@ def _report(spark: Any, emu: Any, ledger_path: Path, state: Path) -> int:
             ("job", "batch", "versions", "in", "acked", "dead", "parked", "skipped", "why", "reqs"),
         )
     )
-
-    balanced = all(r.rows_in == r.acked + r.dead_lettered + r.parked + r.skipped for r in lineage)
-    _section("Checks")
-    checks = [
-        ("every source row accounted for in every batch", balanced),
-        ("emulator accepted = acks in the ledger", stats.accepted == total_acks),
-        ("no message accepted twice", stats.duplicates == 0),
-        ("no message rejected by the emulator", stats.rejected == 0),
-    ]
-    for text, ok in checks:
-        print(f"[{'ok' if ok else 'FAILED'}] {text}")
-    print(
-        f"\nLook inside a checkpoint:  python -m checkpoints_template.inspect "
-        f"{state / 'sync_people' / 'checkpoint'}"
-    )
-    ok = all(ok for _, ok in checks)
-    print(
-        f"demo {'OK' if ok else 'FAILED'}: {stats.accepted} messages accepted in {stats.requests} "
-        f"requests, {total_acks} acks, {len(dead)} dead letters, {stats.duplicates} duplicates",
-        flush=True,
-    )
-    return 0 if ok else 1
+    return lineage
 
 
 def main(argv: Sequence[str] | None = None) -> int:

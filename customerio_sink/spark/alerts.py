@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from customerio_sink.spark.ops_tables import append_ops, ensure_ops_table
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
     from customerio_sink.spark.ledger import Ledger
 
@@ -94,15 +94,30 @@ def evaluate_alerts(
     webhook_url: str | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate ``rules`` over the metrics table; append and return the alerts that fire."""
-    from pyspark.sql import functions as F
-
     rules = rules or AlertRules()
     now = now or datetime.now(timezone.utc)
-    window = timedelta(minutes=rules.window_minutes)
-    start = now - window
+    start = now - timedelta(minutes=rules.window_minutes)
     if not ledger._exists(spark, "metrics"):
         return []
-    metrics = ledger.read(spark, "metrics")
+    fired: list[dict[str, Any]] = []
+    for r in _per_job(ledger.read(spark, "metrics"), rules, start, now):
+        fired += _job_alerts(r, rules, start, now)
+    for alert in fired:
+        alert["fired_at"] = now
+        alert["webhook_status"] = post_webhook(webhook_url, alert) if webhook_url else None
+        log.warning("alert %s: %s", alert["rule"], alert["message"])
+    if fired:
+        ensure_ops_table(spark, ledger, "alerts")
+        append_ops(spark, ledger, "alerts", fired)
+    return fired
+
+
+def _per_job(metrics: DataFrame, rules: AlertRules, start: datetime, now: datetime) -> list[Any]:
+    """One row per job of the metrics rows finished in the window (``start`` to ``now``) and
+    the rows in of the ``baseline_windows`` windows before it."""
+    from pyspark.sql import functions as F
+
+    window = timedelta(minutes=rules.window_minutes)
     micros = int((now - window * (rules.baseline_windows + 1)).timestamp() * 1_000_000)
     recent = metrics.where(F.col("finished_at") >= F.timestamp_micros(F.lit(micros)))
     start_us = int(start.timestamp() * 1_000_000)
@@ -110,7 +125,7 @@ def evaluate_alerts(
     in_window = (F.col("finished_at") >= F.timestamp_micros(F.lit(start_us))) & (
         F.col("finished_at") <= F.timestamp_micros(F.lit(now_us))
     )
-    per_job = (
+    return (
         recent.groupBy("job")
         .agg(
             F.sum(F.when(in_window, F.col("rows_in")).otherwise(0)).alias("rows_in"),
@@ -127,79 +142,78 @@ def evaluate_alerts(
         )
         .collect()
     )
-    fired: list[dict[str, Any]] = []
-    for r in per_job:
-        job = r.job
-        final = int(r.acked or 0) + int(r.dead or 0) + int(r.parked or 0)
-        rows_in = int(r.rows_in or 0)
-        if r.batches:
-            rate = int(r.acked or 0) / final if final else 1.0
-            if rules.min_success_rate is not None and rate < rules.min_success_rate:
-                fired.append(
-                    _fire(
-                        "success_rate",
-                        job,
-                        rate,
-                        rules.min_success_rate,
-                        f"success rate {rate:.2%} below {rules.min_success_rate:.2%}",
-                        start,
-                        now,
-                    )
-                )
-            dead_rate = int(r.dead or 0) / rows_in if rows_in else 0.0
-            if rules.max_dead_letter_rate is not None and dead_rate > rules.max_dead_letter_rate:
-                fired.append(
-                    _fire(
-                        "dead_letter_rate",
-                        job,
-                        dead_rate,
-                        rules.max_dead_letter_rate,
-                        f"dead-letter rate {dead_rate:.2%} above {rules.max_dead_letter_rate:.2%}",
-                        start,
-                        now,
-                    )
-                )
-            if (
-                rules.max_lag_versions is not None
-                and r.lag is not None
-                and r.lag > rules.max_lag_versions
-            ):
-                fired.append(
-                    _fire(
-                        "lag",
-                        job,
-                        r.lag,
-                        rules.max_lag_versions,
-                        f"{r.lag} source versions behind (limit {rules.max_lag_versions})",
-                        start,
-                        now,
-                    )
-                )
-        baseline = int(r.baseline_rows or 0) / rules.baseline_windows
-        if (
-            rules.volume_ratio is not None
-            and baseline >= rules.min_baseline_rows
-            and (rows_in * rules.volume_ratio < baseline or rows_in > baseline * rules.volume_ratio)
-        ):
-            fired.append(
-                _fire(
-                    "volume",
-                    job,
-                    rows_in,
-                    baseline,
-                    f"{rows_in} rows in the last {rules.window_minutes} min against a trailing "
-                    f"mean of {baseline:.0f} (more than {rules.volume_ratio}x off)",
-                    start,
-                    now,
-                )
+
+
+def _job_alerts(r: Any, rules: AlertRules, start: datetime, now: datetime) -> list[dict[str, Any]]:
+    """The alerts one job's row of :func:`_per_job` fires: the window's rates and lag (when
+    it has batches), then its volume against the baseline."""
+    fired = _rate_alerts(r, rules, start, now) if r.batches else []
+    rows_in = int(r.rows_in or 0)
+    baseline = int(r.baseline_rows or 0) / rules.baseline_windows
+    if (
+        rules.volume_ratio is not None
+        and baseline >= rules.min_baseline_rows
+        and (rows_in * rules.volume_ratio < baseline or rows_in > baseline * rules.volume_ratio)
+    ):
+        fired.append(
+            _fire(
+                "volume",
+                r.job,
+                rows_in,
+                baseline,
+                f"{rows_in} rows in the last {rules.window_minutes} min against a trailing "
+                f"mean of {baseline:.0f} (more than {rules.volume_ratio}x off)",
+                start,
+                now,
             )
-    for alert in fired:
-        alert["fired_at"] = now
-        alert["webhook_status"] = post_webhook(webhook_url, alert) if webhook_url else None
-        log.warning("alert %s: %s", alert["rule"], alert["message"])
-    if fired:
-        ensure_ops_table(spark, ledger, "alerts")
-        append_ops(spark, ledger, "alerts", fired)
+        )
+    return fired
+
+
+def _rate_alerts(r: Any, rules: AlertRules, start: datetime, now: datetime) -> list[dict[str, Any]]:
+    """The success-rate, dead-letter-rate and lag alerts of one job's window."""
+    job = r.job
+    final = int(r.acked or 0) + int(r.dead or 0) + int(r.parked or 0)
+    rows_in = int(r.rows_in or 0)
+    fired: list[dict[str, Any]] = []
+    rate = int(r.acked or 0) / final if final else 1.0
+    if rules.min_success_rate is not None and rate < rules.min_success_rate:
+        fired.append(
+            _fire(
+                "success_rate",
+                job,
+                rate,
+                rules.min_success_rate,
+                f"success rate {rate:.2%} below {rules.min_success_rate:.2%}",
+                start,
+                now,
+            )
+        )
+    dead_rate = int(r.dead or 0) / rows_in if rows_in else 0.0
+    if rules.max_dead_letter_rate is not None and dead_rate > rules.max_dead_letter_rate:
+        fired.append(
+            _fire(
+                "dead_letter_rate",
+                job,
+                dead_rate,
+                rules.max_dead_letter_rate,
+                f"dead-letter rate {dead_rate:.2%} above {rules.max_dead_letter_rate:.2%}",
+                start,
+                now,
+            )
+        )
+    if rules.max_lag_versions is not None and r.lag is not None and r.lag > rules.max_lag_versions:
+        fired.append(
+            _fire(
+                "lag",
+                job,
+                r.lag,
+                rules.max_lag_versions,
+                f"{r.lag} source versions behind (limit {rules.max_lag_versions})",
+                start,
+                now,
+            )
+        )
     return fired
 
 

@@ -147,7 +147,6 @@ def erase_people(
     """
     from customerio_sink.spark.ops_tables import append_ops, ensure_ops_table
     from customerio_sink.spark.retention import vacuum
-    from customerio_sink.spark.writer import CustomerIOWriter
 
     people = _requests(spark, requests)
     run_id = f"erase-{uuid.uuid4().hex[:12]}"
@@ -155,23 +154,9 @@ def erase_people(
     if not people:
         return report
     opts = options.with_(mapping=ERASE_MAPPING, on_transient="park", hold_recent=False)
-    schema = "row_id STRING, user_id STRING, event STRING"
-    deletes = [(f"{run_id}:delete:{p['user_id']}", p["user_id"], "User Deleted") for p in people]
-    suppresses = [
-        (f"{run_id}:suppress:{p['user_id']}", p["user_id"], "User Suppressed")
-        for p in people
-        if p["suppress"]
-    ]
-    writer = CustomerIOWriter(opts, front_door="erase", run_id=run_id)
-    writer(spark.createDataFrame(deletes, schema), 0)
-    if suppresses:
-        writer(spark.createDataFrame(suppresses, schema), 1)
-
+    _send_calls(spark, opts, people, run_id)
     # Delivery per person, from this run's ledger rows (before they are removed).
-    acks = opts.ledger.read(spark, "acks").where(f"run_id = '{run_id}'")
-    acked: dict[str, list[tuple[str, str]]] = {}
-    for r in acks.select("source_key", "event", "message_id").collect():
-        acked.setdefault(r.source_key, []).append((r.event, r.message_id))
+    acked = _acked_calls(spark, opts, run_id)
     done = [
         p["user_id"]
         for p in people
@@ -188,6 +173,59 @@ def erase_people(
         for name in report.rows_removed:
             vacuum(spark, opts.ledger, name, vacuum_hours)
 
+    rows = _audit_rows(people, acked, done, removed, hasher, erased_by, run_id)
+    ensure_ops_table(spark, opts.ledger, "erasure_audit")
+    append_ops(spark, opts.ledger, "erasure_audit", rows, f"erase:{run_id}", 0)
+    log.info(
+        "erasure %s: %d people erased, %d not delivered (ledger rows kept)",
+        run_id,
+        len(report.erased),
+        len(report.not_delivered),
+    )
+    return report
+
+
+def _send_calls(
+    spark: SparkSession, opts: SinkOptions, people: list[dict[str, Any]], run_id: str
+) -> None:
+    """Send ``User Deleted`` for every person (batch 0), then ``User Suppressed`` where asked
+    (batch 1), through the sink in the run ``run_id``."""
+    from customerio_sink.spark.writer import CustomerIOWriter
+
+    schema = "row_id STRING, user_id STRING, event STRING"
+    deletes = [(f"{run_id}:delete:{p['user_id']}", p["user_id"], "User Deleted") for p in people]
+    suppresses = [
+        (f"{run_id}:suppress:{p['user_id']}", p["user_id"], "User Suppressed")
+        for p in people
+        if p["suppress"]
+    ]
+    writer = CustomerIOWriter(opts, front_door="erase", run_id=run_id)
+    writer(spark.createDataFrame(deletes, schema), 0)
+    if suppresses:
+        writer(spark.createDataFrame(suppresses, schema), 1)
+
+
+def _acked_calls(
+    spark: SparkSession, opts: SinkOptions, run_id: str
+) -> dict[str, list[tuple[str, str]]]:
+    """(event, message id) of the run's acknowledged calls, per person."""
+    acks = opts.ledger.read(spark, "acks").where(f"run_id = '{run_id}'")
+    acked: dict[str, list[tuple[str, str]]] = {}
+    for r in acks.select("source_key", "event", "message_id").collect():
+        acked.setdefault(r.source_key, []).append((r.event, r.message_id))
+    return acked
+
+
+def _audit_rows(
+    people: list[dict[str, Any]],
+    acked: dict[str, list[tuple[str, str]]],
+    done: list[str],
+    removed: dict[str, dict[str, int]],
+    hasher: KeyedHasher | None,
+    erased_by: str,
+    run_id: str,
+) -> list[dict[str, Any]]:
+    """One ``erasure_audit`` row per person (a keyed hash of the id, never the id)."""
     now = datetime.now(timezone.utc)
     rows = []
     for p in people:
@@ -206,12 +244,4 @@ def erase_people(
                 "erased_at": now,
             }
         )
-    ensure_ops_table(spark, opts.ledger, "erasure_audit")
-    append_ops(spark, opts.ledger, "erasure_audit", rows, f"erase:{run_id}", 0)
-    log.info(
-        "erasure %s: %d people erased, %d not delivered (ledger rows kept)",
-        run_id,
-        len(report.erased),
-        len(report.not_delivered),
-    )
-    return report
+    return rows

@@ -38,7 +38,7 @@ from pyspark.sql.streaming import StreamingQueryListener
 from customerio_sink.spark.ops_tables import append_ops, ensure_ops_table
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
     from customerio_sink.spark.ledger import Ledger
     from customerio_sink.spark.options import SinkOptions
@@ -121,31 +121,89 @@ def record_batch_metrics(
     if not lineage:
         return None
     line = lineage[0]
-    req = (
-        of_batch("requests")
-        .agg(
-            F.count(F.lit(1)).alias("n"),
-            F.sum(F.when(F.col("status").between(200, 299), 1).otherwise(0)).alias("ok"),
-            F.sum(
-                F.when(
-                    (F.col("status") == 429) | (F.col("error_class") == "RateLimitedError"), 1
-                ).otherwise(0)
-            ).alias("r429"),
-            F.sum(F.greatest(F.col("attempts") - 1, F.lit(0))).alias("retries"),
-            F.percentile_approx("latency_ms", [0.5, 0.95, 0.99]).alias("p"),
-        )
-        .first()
+    req = _request_stats(of_batch("requests"))
+    dead_by_reason = _dead_by_reason(of_batch("dead_letters"))
+    acks = of_batch("acks")
+    business = _business_counts(acks)
+    events = _events_by_name(acks)
+    counts = {name: int(line[name] or 0) for name in _COUNT_COLUMNS}
+    final = counts["acked"] + counts["dead_lettered"] + counts["parked"]
+    seconds = (
+        (line.finished_at - line.started_at).total_seconds()
+        if line.finished_at and line.started_at
+        else None
     )
-    # field:rule, the name a Databricks expectation of the catalogue uses (e.g. event:required).
+    row = {
+        "job": job,
+        "run_id": run_id,
+        "batch_id": batch_id,
+        **counts,
+        **_request_fields(req),
+        "success_rate": counts["acked"] / final if final else 1.0,
+        "dead_letter_rate": counts["dead_lettered"] / counts["rows_in"]
+        if counts["rows_in"]
+        else 0.0,
+        "dead_by_reason": dead_by_reason,
+        "events_by_name": events,
+        **_business_fields(business),
+        "batch_seconds": seconds,
+        "lag_versions": lag,
+        "budget_share": _budget_share(counts["requests"], seconds, rate_requests, rate_period_s),
+        "started_at": line.started_at,
+        "finished_at": line.finished_at,
+    }
+    ensure_ops_table(spark, ledger, "metrics")
+    append_ops(spark, ledger, "metrics", [row], f"{job}:{run_id}:metrics", batch_id)
+    return row
+
+
+def _request_stats(requests: DataFrame) -> Any:
+    """One row of the batch's requests: count, 2xx, 429s, retries, latency percentiles."""
+    from pyspark.sql import functions as F
+
+    return requests.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.sum(F.when(F.col("status").between(200, 299), 1).otherwise(0)).alias("ok"),
+        F.sum(
+            F.when(
+                (F.col("status") == 429) | (F.col("error_class") == "RateLimitedError"), 1
+            ).otherwise(0)
+        ).alias("r429"),
+        F.sum(F.greatest(F.col("attempts") - 1, F.lit(0))).alias("retries"),
+        F.percentile_approx("latency_ms", [0.5, 0.95, 0.99]).alias("p"),
+    ).first()
+
+
+def _request_fields(req: Any) -> dict[str, Any]:
+    """The metrics columns from :func:`_request_stats` (zeros and nulls without requests)."""
+    pct = list(req["p"]) if req is not None and req["p"] is not None else [None] * 3
+    return {
+        "requests_ok": int(req["ok"] or 0) if req is not None else 0,
+        "http_429": int(req["r429"] or 0) if req is not None else 0,
+        "retries": int(req["retries"] or 0) if req is not None else 0,
+        "latency_p50_ms": pct[0],
+        "latency_p95_ms": pct[1],
+        "latency_p99_ms": pct[2],
+    }
+
+
+def _dead_by_reason(dead_letters: DataFrame) -> dict[str, int]:
+    """Dead letters per ``field:rule``, the name a Databricks expectation of the catalogue
+    uses (e.g. ``event:required``)."""
+    from pyspark.sql import functions as F
+
     dead_reason = F.concat_ws(
         ":", "error_field", F.coalesce("error_rule", "error_class", F.lit("unknown"))
     )
-    dead_by_reason = {
-        r[0]: int(r[1]) for r in of_batch("dead_letters").groupBy(dead_reason).count().collect()
-    }
-    acks = of_batch("acks")
+    return {r[0]: int(r[1]) for r in dead_letters.groupBy(dead_reason).count().collect()}
+
+
+def _business_counts(acks: DataFrame) -> Any:
+    """One row of the acknowledged calls: people identified, objects and relationships changed."""
+    from pyspark.sql import functions as F
+
     relationship = F.col("source_key").rlike(r"(^|[^\\]):")
-    business = acks.agg(
+    return acks.agg(
         F.countDistinct(F.when(F.col("call_type") == "identify", F.col("source_key"))).alias(
             "people"
         ),
@@ -164,54 +222,36 @@ def record_batch_metrics(
             ).otherwise(0)
         ).alias("relationships"),
     ).first()
-    events = {
+
+
+def _business_fields(business: Any) -> dict[str, int]:
+    """The metrics columns from :func:`_business_counts`."""
+    return {
+        "people_identified": int(business["people"] or 0) if business else 0,
+        "objects_changed": int(business["objects"] or 0) if business else 0,
+        "relationship_changes": int(business["relationships"] or 0) if business else 0,
+    }
+
+
+def _events_by_name(acks: DataFrame) -> dict[str, int]:
+    """Acknowledged track calls per event name."""
+    return {
         r[0]: int(r[1])
         for r in acks.where("call_type = 'track' AND event IS NOT NULL")
         .groupBy("event")
         .count()
         .collect()
     }
-    counts = {name: int(line[name] or 0) for name in _COUNT_COLUMNS}
-    final = counts["acked"] + counts["dead_lettered"] + counts["parked"]
-    seconds = (
-        (line.finished_at - line.started_at).total_seconds()
-        if line.finished_at and line.started_at
-        else None
-    )
-    budget = None
+
+
+def _budget_share(
+    requests: int, seconds: float | None, rate_requests: int | None, rate_period_s: float
+) -> float | None:
+    """Requests over what the key's budget allowed in the batch's time (None: no budget)."""
     if rate_requests and seconds:
         allowed = rate_requests * max(seconds, rate_period_s) / rate_period_s
-        budget = round(counts["requests"] / allowed, 6)
-    pct = list(req["p"]) if req is not None and req["p"] is not None else [None] * 3
-    row = {
-        "job": job,
-        "run_id": run_id,
-        "batch_id": batch_id,
-        **counts,
-        "requests_ok": int(req["ok"] or 0) if req is not None else 0,
-        "http_429": int(req["r429"] or 0) if req is not None else 0,
-        "retries": int(req["retries"] or 0) if req is not None else 0,
-        "latency_p50_ms": pct[0],
-        "latency_p95_ms": pct[1],
-        "latency_p99_ms": pct[2],
-        "success_rate": counts["acked"] / final if final else 1.0,
-        "dead_letter_rate": counts["dead_lettered"] / counts["rows_in"]
-        if counts["rows_in"]
-        else 0.0,
-        "dead_by_reason": dead_by_reason,
-        "events_by_name": events,
-        "people_identified": int(business["people"] or 0) if business else 0,
-        "objects_changed": int(business["objects"] or 0) if business else 0,
-        "relationship_changes": int(business["relationships"] or 0) if business else 0,
-        "batch_seconds": seconds,
-        "lag_versions": lag,
-        "budget_share": budget,
-        "started_at": line.started_at,
-        "finished_at": line.finished_at,
-    }
-    ensure_ops_table(spark, ledger, "metrics")
-    append_ops(spark, ledger, "metrics", [row], f"{job}:{run_id}:metrics", batch_id)
-    return row
+        return round(requests / allowed, 6)
+    return None
 
 
 @dataclass

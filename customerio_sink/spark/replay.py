@@ -18,7 +18,8 @@ journal of their own. Exactly once, as far as HTTP allows:
 Each message ends ``acked`` (an ack row is written), ``rejected`` (the reason is updated; a
 message over 32 KB after a fix is rejected with that reason), ``transient`` (stays selectable,
 attempts + 1) or ``superseded`` (skipped; every run looks again). Each run appends one lineage
-row (``front_door`` = ``replay`` / ``drain``) with its counts.
+row (``front_door`` = ``replay`` / ``drain``) with its counts (the ledger writes of a run:
+:mod:`customerio_sink.spark.replay_ledger`).
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ import orjson
 
 from customerio_sink import journal
 from customerio_sink.engine import INPUT_COLUMNS, run_partition
-from customerio_sink.rules import MAX_MESSAGE_BYTES, split_reason
+from customerio_sink.rules import MAX_MESSAGE_BYTES
 from customerio_sink.spark import lease
-from customerio_sink.spark.ledger import TABLES
 from customerio_sink.spark.options import SinkOptions
 from customerio_sink.spark.order import split_superseded, with_newest_acks
+from customerio_sink.spark.replay_ledger import KINDS, apply_run, journal_key
 from customerio_sink.spark.writer import send_settings
 
 if TYPE_CHECKING:
@@ -49,25 +50,15 @@ __all__ = ["drain_retry_queue", "replay_dead_letters"]
 
 PayloadFix = Callable[[dict[str, Any]], dict[str, Any]]
 
-#: kind → (source table, the column that says when a letter failed)
-KINDS: dict[str, tuple[str, str]] = {
-    "replay": ("dead_letters", "failed_at"),
-    "drain": ("retry_queue", "parked_at"),
-}
-
 
 def _ids_sql(ids: list[str]) -> str:
     return ", ".join("'" + i.replace("'", "''") + "'" for i in ids) or "NULL"
 
 
-def _journal_key(options: SinkOptions, run_id: str) -> str:
-    return f"{options.job}/{run_id}"
-
-
 def _journal_outcomes(options: SinkOptions, run_id: str) -> dict[str, dict[str, Any]]:
     """Final outcome per message id, as a run's journal has it."""
     outcomes: dict[str, dict[str, Any]] = {}
-    for record in journal.read_records(options.ledger.journal, _journal_key(options, run_id), 0):
+    for record in journal.read_records(options.ledger.journal, journal_key(options, run_id), 0):
         if record.get("outcome") in journal.FINAL_OUTCOMES:
             reasons = record.get("reasons") or [None] * len(record["ids"])
             for mid, reason in zip(record["ids"], reasons, strict=True):
@@ -125,176 +116,13 @@ def _send(
     return _journal_outcomes(options, run_id)
 
 
-def _merge(spark: SparkSession, target: str, updates: DataFrame, assignments: str) -> None:
-    view = f"_cio_updates_{uuid.uuid4().hex[:8]}"
-    updates.createOrReplaceTempView(view)
-    try:
-        spark.sql(
-            f"MERGE INTO {target} t USING {view} u "
-            "ON t.job = u.job AND t.message_id = u.message_id "
-            f"WHEN MATCHED THEN UPDATE SET {assignments}"
-        )
-    finally:
-        spark.catalog.dropTempView(view)
-
-
-_ASSIGNMENTS = {
-    "replay": "replayed_at = u.done, replay_status = u.status, "
-    "error_message = coalesce(u.reason, t.error_message), "
-    "error_field = CASE WHEN u.reason IS NULL THEN t.error_field ELSE u.error_field END, "
-    "error_rule = CASE WHEN u.reason IS NULL THEN t.error_rule ELSE u.error_rule END",
-    "drain": "drained_at = u.done, drain_status = u.status, "
-    "drain_attempts = coalesce(t.drain_attempts, 0) + u.attempt",
-}
-
-
-def _letter(options: SinkOptions, r: Any, run_id: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "job": options.job,
-        "run_id": run_id,
-        "batch_id": r.batch_id,
-        "message_id": r.message_id,
-        "call_type": r.call_type,
-        "event": r.event,
-        "source_key": r.source_key,
-        "commit_version": r.commit_version,
-        **extra,
-    }
-
-
-def _apply(
-    spark: SparkSession,
-    options: SinkOptions,
-    kind: str,
-    run_id: str,
-    rows: list[Any],
-    outcomes: dict[str, dict[str, Any]],
-    skipped: list[tuple[Any, str]],
-    started: datetime,
-) -> dict[str, Any]:
-    """Write a run's outcomes to the ledger (each write idempotent per run), then mark the run
-    done in its journal. Also finishes a run that was killed before it got here."""
-    app_id = f"{options.job}:{run_id}"
-    ledger = options.ledger
-    now = datetime.now(timezone.utc)
-    counts: dict[str, Any] = {"acked": 0, "rejected": 0, "still_queued": 0}
-    acks: list[dict[str, Any]] = []
-    dead: list[dict[str, Any]] = []
-    updates: list[tuple[Any, ...]] = []
-    for r in rows:
-        o = outcomes.get(r.message_id) or {}
-        if o.get("outcome") == journal.ACKED:
-            counts["acked"] += 1
-            updates.append((options.job, r.message_id, now, "acked", None, 1, None, None))
-            acks.append(
-                _letter(
-                    options,
-                    r,
-                    run_id,
-                    http_status=o.get("status"),
-                    attempts=o.get("attempts"),
-                    request_bytes=o.get("request_bytes"),
-                    latency_ms=o.get("latency_ms"),
-                    sent_at=now,
-                )
-            )
-        elif o.get("outcome") == journal.DEAD:
-            counts["rejected"] += 1
-            # A rejected dead letter stays a dead letter (with the new reason); a rejected
-            # parked call leaves the queue for the dead letters.
-            done = now if kind == "drain" else None
-            error_class = o.get("error_class") or "RejectedError"
-            field, rule = split_reason(o.get("reason"), error_class)
-            updates.append(
-                (options.job, r.message_id, done, "rejected", o.get("reason"), 1, field, rule)
-            )
-            dead.append(
-                _letter(
-                    options,
-                    r,
-                    run_id,
-                    payload=r.payload,
-                    error_class=error_class,
-                    error_message=o.get("reason"),
-                    error_field=field,
-                    error_rule=rule,
-                    http_status=o.get("status"),
-                    failed_at=now,
-                    replayed_at=None,
-                    replay_status=None,
-                )
-            )
-        else:
-            counts["still_queued"] += 1
-            updates.append((options.job, r.message_id, None, "transient", None, 1, None, None))
-    updates += [
-        (options.job, r.message_id, None, "superseded", None, 0, None, None) for r, _ in skipped
-    ]
-    if acks:
-        ledger._append(spark.createDataFrame(acks, TABLES["acks"]), "acks", app_id, 0)
-    if updates:
-        upd = spark.createDataFrame(
-            updates,
-            "job string, message_id string, done timestamp, status string, reason string, "
-            "attempt int, error_field string, error_rule string",
-        )
-        _merge(spark, ledger.table(KINDS[kind][0]), upd, _ASSIGNMENTS[kind])
-    if dead and kind == "drain":
-        frame = spark.createDataFrame(dead, TABLES["dead_letters"])
-        ledger._append(frame, "dead_letters", app_id, 0)
-    counts["selected"] = len(rows) + len(skipped)
-    counts["skipped"] = len(skipped)
-    _record_run(spark, options, kind, run_id, counts, started)
-    root, key = ledger.journal, _journal_key(options, run_id)
-    journal.write_commit(root, key, 0, counts)
-    shutil.rmtree(Path(root) / key, ignore_errors=True)  # done: nothing left to recover
-    return counts
-
-
-def _record_run(
-    spark: SparkSession,
-    options: SinkOptions,
-    kind: str,
-    run_id: str,
-    counts: dict[str, int],
-    started: datetime,
-) -> None:
-    from customerio_sink.__version__ import __version__
-
-    lineage = {
-        "job": options.job,
-        "run_id": run_id,
-        "batch_id": -1,
-        "front_door": kind,
-        "source": options.ledger.table(KINDS[kind][0]),
-        "min_commit_version": None,
-        "max_commit_version": None,
-        "rows_in": counts["selected"],
-        "acked": counts["acked"],
-        "dead_lettered": counts["rejected"],
-        "parked": counts["still_queued"],
-        "skipped": counts["skipped"],
-        "skipped_by_reason": {"superseded": counts["skipped"]} if counts["skipped"] else {},
-        "already_final": 0,
-        "requests": 0,
-        "request_bytes": 0,
-        "in_trigger_window": 0,
-        "dry_run": False,
-        "started_at": started,
-        "finished_at": datetime.now(timezone.utc),
-        "sink_version": __version__,
-    }
-    frame = spark.createDataFrame([lineage], TABLES["lineage"])
-    options.ledger._append(frame, "lineage", f"{options.job}:{run_id}", 0)
-
-
 def _recover(spark: SparkSession, options: SinkOptions) -> None:
     """Finish replays and drains of this job that were killed before their ledger writes."""
     base = Path(options.ledger.journal) / options.job
     for kind, (table, _) in KINDS.items():
         for directory in sorted(base.glob(f"{kind}-*")):
             run_id = directory.name
-            if journal.read_commit(options.ledger.journal, _journal_key(options, run_id), 0):
+            if journal.read_commit(options.ledger.journal, journal_key(options, run_id), 0):
                 shutil.rmtree(directory, ignore_errors=True)
                 continue
             outcomes = _journal_outcomes(options, run_id)
@@ -310,7 +138,7 @@ def _recover(spark: SparkSession, options: SinkOptions) -> None:
                     .collect()
                 )
             started = datetime.now(timezone.utc)
-            _apply(spark, options, kind, run_id, rows, outcomes, [], started)
+            apply_run(spark, options, kind, run_id, rows, outcomes, [], started)
 
 
 def _run(
@@ -329,7 +157,7 @@ def _run(
         rows = with_newest_acks(spark, options, select()).collect()
         send, skipped = split_superseded(rows, KINDS[kind][1], force=force)
         outcomes = _send(options, send, run_id, fix) if send else {}
-        counts = _apply(spark, options, kind, run_id, send, outcomes, skipped, started)
+        counts = apply_run(spark, options, kind, run_id, send, outcomes, skipped, started)
     attempted = counts["selected"] - counts["skipped"]
     counts["success_rate"] = counts["acked"] / attempted if attempted else 1.0
     counts["skipped_letters"] = [(r.message_id, r.source_key, why) for r, why in skipped]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -164,7 +165,6 @@ def run_sync(
             failures outlasted the retries); the result so far is on ``exc.sync_result``.
     """
     from customerio_sink.spark.mapping import check_source_columns
-    from customerio_sink.spark.writer import CustomerIOWriter
 
     refuse_speculation(spark)
     result = SyncResult(job=options.job)
@@ -178,20 +178,55 @@ def run_sync(
     # read or sent (a check of names: building the mapping's plan here cost a second in a
     # fresh JVM, and each batch builds it anyway).
     check_source_columns(options.mapping, source_df.columns)
+    query = _start_query(
+        spark, options, source_df, checkpoint, trigger, front_door, record, exclude
+    )
+    result.query_id = str(query.id)
+    if on_start:
+        on_start(query)
+    drain_ledger = _ledger_drain(spark, options, query, front_door, record)
+    try:
+        _watch(query, timeout_s, poll_s, stop_event, drain_ledger)
+    except Exception as exc:
+        result.error = exc
+        drain_ledger(False)
+        exc.sync_result = result  # type: ignore[attr-defined]
+        raise
+    finally:
+        _release_budget(options, result.query_id)
+    drain_ledger(True)
+    if progress:
+        progress(result.summary_line())
+    return result
+
+
+def _start_query(
+    spark: SparkSession,
+    options: SinkOptions,
+    source_df: DataFrame,
+    checkpoint: str,
+    trigger: str,
+    front_door: str,
+    record: Callable[[dict[str, Any]], None],
+    exclude: Callable[[DataFrame], tuple[DataFrame, DataFrame]] | None,
+) -> StreamingQuery:
+    """Start the streaming query through ``front_door`` (``record`` gets each batch's lineage
+    from the foreachBatch writer)."""
+    from customerio_sink.spark.writer import CustomerIOWriter
+
     writer = source_df.writeStream.queryName(options.job).option("checkpointLocation", checkpoint)
     writer = writer.trigger(**trigger_kwargs(trigger))
-    ingested: set[int] = set()
     if exclude is not None and front_door != "foreachBatch":
         raise ConfigError("front_door: leaving out delivered rows needs 'foreachBatch'")
     if front_door == "foreachBatch":
         sink = CustomerIOWriter(options, progress=record, exclude=exclude)
-        query = writer.foreachBatch(sink).start()
-    elif front_door == "datasource":
-        from customerio_sink.spark.datasource import ingest_committed, prepare, register
+        return writer.foreachBatch(sink).start()
+    if front_door == "datasource":
+        from customerio_sink.spark.datasource import prepare, register
 
         register(spark)
         opts = options.to_options()  # prepare() records how many tasks send at once
-        query = (
+        return (
             prepare(source_df, options)
             .writeStream.queryName(options.job)
             .option("checkpointLocation", checkpoint)
@@ -200,18 +235,28 @@ def run_sync(
             .options(**opts)
             .start()
         )
-    else:
-        raise ConfigError(f"front_door: 'foreachBatch' or 'datasource', got {front_door!r}")
-    result.query_id = str(query.id)
-    if on_start:
-        on_start(query)
+    raise ConfigError(f"front_door: 'foreachBatch' or 'datasource', got {front_door!r}")
 
+
+def _ledger_drain(
+    spark: SparkSession,
+    options: SinkOptions,
+    query: StreamingQuery,
+    front_door: str,
+    record: Callable[[dict[str, Any]], None],
+) -> Callable[[bool], None]:
+    """``drain(final)``: ``record`` the lineage of batches the ledger has and this process has
+    not seen: the Data Source's committed batches (it writes them here), or, on Spark Connect,
+    the foreachBatch writer's (whose progress calls run in a process next to the server)."""
     from customerio_sink.spark.session import is_connect
 
     remote = is_connect(spark)
+    ingested: set[int] = set()
 
-    def drain_ledger(final: bool = True) -> None:
+    def drain(final: bool = True) -> None:
         if front_door == "datasource":
+            from customerio_sink.spark.datasource import ingest_committed
+
             for lineage in ingest_committed(spark, options, str(query.id), already=ingested):
                 record(lineage)
         elif remote:
@@ -228,30 +273,28 @@ def run_sync(
             for lineage in found:
                 record(lineage)
 
-    import time
+    return drain
 
+
+def _watch(
+    query: StreamingQuery,
+    timeout_s: float | None,
+    poll_s: float,
+    stop_event: threading.Event | None,
+    drain: Callable[[bool], None],
+) -> None:
+    """Wait for the query to end, draining the ledger every ``poll_s``; stop it once
+    ``timeout_s`` has passed or ``stop_event`` is set."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    try:
-        while query.isActive:
-            query.awaitTermination(poll_s)  # type: ignore[arg-type]  # seconds; floats work
-            drain_ledger(final=False)
-            if (deadline is not None and time.monotonic() >= deadline) or (
-                stop_event is not None and stop_event.is_set()
-            ):
-                query.stop()
-                break
-        query.awaitTermination()
-    except Exception as exc:
-        result.error = exc
-        drain_ledger(final=False)
-        exc.sync_result = result  # type: ignore[attr-defined]
-        raise
-    finally:
-        _release_budget(options, result.query_id)
-    drain_ledger()
-    if progress:
-        progress(result.summary_line())
-    return result
+    while query.isActive:
+        query.awaitTermination(poll_s)  # type: ignore[arg-type]  # seconds; floats work
+        drain(False)
+        if (deadline is not None and time.monotonic() >= deadline) or (
+            stop_event is not None and stop_event.is_set()
+        ):
+            query.stop()
+            break
+    query.awaitTermination()
 
 
 def _batches_of(query: StreamingQuery) -> set[int]:
