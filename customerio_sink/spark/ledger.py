@@ -111,9 +111,14 @@ class Ledger:
             _UPGRADED.add(where)
 
     def _add_new_columns(self, spark: SparkSession) -> None:
+        """Add the declared columns an older version's table lacks. Only a table whose columns
+        are all declared ones is a ledger table of an older version; any other table is left
+        as it is, so writing to it fails loudly instead of it being bent into shape."""
         for name, ddl in TABLES.items():
             have = {c.lower() for c in self.read(spark, name).columns}
             declared = spark.createDataFrame([], ddl).schema.fields
+            if not have <= {f.name.lower() for f in declared}:
+                continue
             missing = [
                 f"{f.name} {f.dataType.simpleString()}"
                 for f in declared
