@@ -27,6 +27,7 @@ import re
 
 __all__ = [
     "CALL_TYPES",
+    "COMPLETENESS_RULES",
     "EMAIL",
     "EMAIL_SQL",
     "FUTURE_LIMIT_HOURS",
@@ -43,6 +44,7 @@ __all__ = [
     "REASON_RULE_PATTERN",
     "RULES",
     "RULE_OF_ERROR_CLASS",
+    "SCHEMA_RULES",
     "SEMANTIC_EVENTS",
     "SEMANTIC_FIELDS",
     "TRIGGER_WINDOW_HOURS",
@@ -200,6 +202,29 @@ RULE_OF_ERROR_CLASS: dict[str, str] = {
     "PayloadTooLargeError": "max_message_bytes",
 }
 """The rule of a reason that carries no ``[rule]`` of its own, by error class."""
+
+COMPLETENESS_RULES = frozenset({"required", "not_empty", "row_id_required", "timestamp_required"})
+"""Rules broken by a value that is missing: the quality metric ``completeness`` counts them."""
+SCHEMA_RULES = frozenset(
+    {
+        "type_string",
+        "type_object",
+        "type_integer",
+        "type_boolean",
+        "unknown_type",
+        "json_object",
+        "utf8",
+        "timestamp_format",
+        "max_id_bytes",
+        "max_event_bytes",
+        "max_attributes",
+        "max_name_bytes",
+        "max_value_bytes",
+        "max_event_data",
+        "max_message_bytes",
+    }
+)
+"""Rules broken by a value of the wrong shape or size: ``schema_compliance`` counts them."""
 
 REASON_FIELD_PATTERN = r"^([^\s:][^:]*?): "
 """The field of a reason (the text before the first ``": "``), for ``regexp_extract``."""

@@ -115,17 +115,20 @@ class Ledger:
         are all declared ones is a ledger table of an older version; any other table is left
         as it is, so writing to it fails loudly instead of it being bent into shape."""
         for name, ddl in TABLES.items():
-            have = {c.lower() for c in self.read(spark, name).columns}
-            declared = spark.createDataFrame([], ddl).schema.fields
-            if not have <= {f.name.lower() for f in declared}:
-                continue
-            missing = [
-                f"{f.name} {f.dataType.simpleString()}"
-                for f in declared
-                if f.name.lower() not in have
-            ]
-            if missing:
-                spark.sql(f"ALTER TABLE {self.table(name)} ADD COLUMNS ({', '.join(missing)})")
+            self.add_new_columns(spark, name, ddl)
+
+    def add_new_columns(self, spark: SparkSession, name: str, ddl: str) -> None:
+        """Add the columns of ``ddl`` that table ``name`` lacks, when every column it has is
+        one of ``ddl``'s (see :meth:`ensure_tables`)."""
+        have = {c.lower() for c in self.read(spark, name).columns}
+        declared = spark.createDataFrame([], ddl).schema.fields
+        if not have <= {f.name.lower() for f in declared}:
+            return
+        missing = [
+            f"{f.name} {f.dataType.simpleString()}" for f in declared if f.name.lower() not in have
+        ]
+        if missing:
+            spark.sql(f"ALTER TABLE {self.table(name)} ADD COLUMNS ({', '.join(missing)})")
 
     def _create_tables(self, spark: SparkSession) -> None:
         for name, ddl in TABLES.items():

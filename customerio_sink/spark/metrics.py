@@ -18,7 +18,11 @@ nothing). Each row (idempotent per job, run and batch):
 - business counts from the acknowledgements: ``events_by_name`` (track calls), people
   identified (identify calls, distinct keys), ``objects_changed`` (group calls of objects and
   ``Object Deleted``) and ``relationship_changes`` (group calls of a person-object key and
-  ``Relationship Deleted``). Per hour or per day: sum them over ``finished_at``.
+  ``Relationship Deleted``). Per hour or per day: sum them over ``finished_at``;
+- data quality (:func:`quality_fields`): ``failure_rate_by_rule`` (dead letters per rule code /
+  rows in), ``completeness`` (rows not missing a required value), ``duplicate_rate`` (repeated
+  rows skipped / rows in), ``schema_compliance`` (rows whose values have the shape and size
+  Customer.io takes).
 
 :func:`record_batch_metrics` computes and writes one batch's row directly (e.g. from a job).
 """
@@ -151,10 +155,42 @@ def record_batch_metrics(
         "budget_share": _budget_share(counts["requests"], seconds, rate_requests, rate_period_s),
         "started_at": line.started_at,
         "finished_at": line.finished_at,
+        **quality_fields(counts["rows_in"], dead_by_reason, line.skipped_by_reason or {}),
     }
     ensure_ops_table(spark, ledger, "metrics")
     append_ops(spark, ledger, "metrics", [row], f"{job}:{run_id}:metrics", batch_id)
     return row
+
+
+def quality_fields(
+    rows_in: int, dead_by_reason: dict[str, int], skipped_by_reason: dict[str, int]
+) -> dict[str, Any]:
+    """The data-quality columns of a batch's metrics row, from its dead letters by
+    ``field:rule`` and its skipped rows by reason: the failure rate of each rule (dead letters
+    breaking it / rows in), ``completeness`` (rows not missing a required value),
+    ``duplicate_rate`` (repeated rows / rows in) and ``schema_compliance`` (rows whose values
+    have the shape and size Customer.io takes)."""
+    from customerio_sink.rules import COMPLETENESS_RULES, SCHEMA_RULES
+
+    by_rule: dict[str, int] = {}
+    for name, count in dead_by_reason.items():
+        rule = name.rsplit(":", 1)[-1]
+        by_rule[rule] = by_rule.get(rule, 0) + count
+    if not rows_in:
+        return {
+            "failure_rate_by_rule": {},
+            "completeness": 1.0,
+            "duplicate_rate": 0.0,
+            "schema_compliance": 1.0,
+        }
+    missing = sum(n for rule, n in by_rule.items() if rule in COMPLETENESS_RULES)
+    misshapen = sum(n for rule, n in by_rule.items() if rule in SCHEMA_RULES)
+    return {
+        "failure_rate_by_rule": {rule: n / rows_in for rule, n in by_rule.items()},
+        "completeness": 1 - missing / rows_in,
+        "duplicate_rate": skipped_by_reason.get("duplicate", 0) / rows_in,
+        "schema_compliance": 1 - misshapen / rows_in,
+    }
 
 
 def _request_stats(requests: DataFrame) -> Any:

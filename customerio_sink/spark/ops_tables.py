@@ -38,7 +38,9 @@ OPS_TABLES: dict[str, str] = {
         "dead_letter_rate DOUBLE, dead_by_reason MAP<STRING,BIGINT>, "
         "events_by_name MAP<STRING,BIGINT>, people_identified BIGINT, objects_changed BIGINT, "
         "relationship_changes BIGINT, batch_seconds DOUBLE, lag_versions BIGINT, "
-        "budget_share DOUBLE, started_at TIMESTAMP, finished_at TIMESTAMP"
+        "budget_share DOUBLE, started_at TIMESTAMP, finished_at TIMESTAMP, "
+        "failure_rate_by_rule MAP<STRING,DOUBLE>, completeness DOUBLE, duplicate_rate DOUBLE, "
+        "schema_compliance DOUBLE"
     ),
     # One row per alert that fired (see customerio_sink.spark.alerts).
     "alerts": (
@@ -49,6 +51,10 @@ OPS_TABLES: dict[str, str] = {
 }
 
 
+# Operations tables this process has brought up to their declared columns.
+_UPGRADED: set[tuple[str, str]] = set()
+
+
 def ensure_ops_table(spark: SparkSession, ledger: Ledger, name: str) -> None:
     """Create one operations table if it does not exist yet."""
     statement = f"CREATE TABLE IF NOT EXISTS {ledger.table(name)} ({OPS_TABLES[name]}) USING delta"
@@ -57,6 +63,9 @@ def ensure_ops_table(spark: SparkSession, ledger: Ledger, name: str) -> None:
     except Exception:
         if not ledger._exists(spark, name):  # two writers raced for the first commit
             raise
+    if (ledger.table(name), name) not in _UPGRADED:  # an older version's table: add columns
+        ledger.add_new_columns(spark, name, OPS_TABLES[name])
+        _UPGRADED.add((ledger.table(name), name))
 
 
 def append_ops(

@@ -155,3 +155,21 @@ def test_the_readme_table_names_every_option_with_its_default() -> None:
             assert shown == str(f.default).lower(), f.name
         elif isinstance(f.default, (int, float)):
             assert float(shown) == f.default, (f.name, shown)
+
+
+def test_quality_fields_of_a_batch() -> None:
+    from customerio_sink.spark.metrics import quality_fields
+
+    got = quality_fields(
+        10,
+        {"event:required": 2, "props:json_object": 1, "traits.email:email_format": 1},
+        {"duplicate": 3, "superseded": 1},
+    )
+    assert got == {
+        "failure_rate_by_rule": {"required": 0.2, "json_object": 0.1, "email_format": 0.1},
+        "completeness": 0.8,
+        "duplicate_rate": 0.3,
+        "schema_compliance": 0.9,
+    }
+    empty = quality_fields(0, {}, {})
+    assert (empty["completeness"], empty["duplicate_rate"]) == (1.0, 0.0)

@@ -106,6 +106,15 @@ def test_a_sink_with_the_listener_writes_metrics_and_alerts_fire_on_failure_only
     assert 0 < first.budget_share < 1
     assert (second.rows_in, second.acked, second.dead_lettered) == (3, 1, 2)
     assert second.dead_by_reason == {"event:required": 2}
+    # Data quality: two of three rows lack their event name; nothing misshapen or repeated.
+    assert second.failure_rate_by_rule == {"required": pytest.approx(2 / 3)}
+    assert second.completeness == pytest.approx(1 / 3)
+    assert (second.duplicate_rate, second.schema_compliance) == (0.0, 1.0)
+    assert (first.completeness, first.schema_compliance, first.failure_rate_by_rule) == (
+        1.0,
+        1.0,
+        {},
+    )
     assert second.events_by_name == {"Signed Up": 1}
 
     fired = evaluate_alerts(spark, opts.ledger, rules, webhook_url=url)
