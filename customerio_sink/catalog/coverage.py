@@ -87,7 +87,8 @@ def coverage_rows(root: Path | None = None) -> list[CoverageRow]:
 
 
 def missing_coverage(rows: Sequence[CoverageRow]) -> list[str]:
-    """``"<event>: <what>"`` for every event lacking a model, builder, constraint or test."""
+    """``"<event>: <what>"`` for every event lacking a model, builder, constraint, test or
+    notebook."""
     out = []
     for row in rows:
         for what, have in (
@@ -95,6 +96,7 @@ def missing_coverage(rows: Sequence[CoverageRow]) -> list[str]:
             ("builder", row.builder),
             ("constraint", row.constraints),
             ("test", row.tests),
+            ("notebook", row.notebooks),
         ):
             if not have:
                 out.append(f"{row.event}: {what}")

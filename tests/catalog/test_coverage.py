@@ -25,7 +25,7 @@ def test_committed_document_is_the_generated_one() -> None:
     )
 
 
-def test_every_event_has_a_model_a_builder_a_constraint_and_a_test() -> None:
+def test_every_event_has_a_model_a_builder_a_constraint_a_test_and_a_notebook() -> None:
     rows = coverage_rows(ROOT)
     assert [row.event for row in rows] == list(CATALOG)
     assert missing_coverage(rows) == []
@@ -41,6 +41,7 @@ def test_a_missing_test_is_reported() -> None:
     rows = coverage_rows(None)  # an installed package: no tests beside it
     assert all(row.tests == () for row in rows)
     assert f"{rows[0].event}: test" in missing_coverage(rows)
+    assert f"{rows[0].event}: notebook" in missing_coverage(rows)
 
 
 def test_main_writes_the_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
