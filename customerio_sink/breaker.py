@@ -32,13 +32,18 @@ class BreakerState(enum.Enum):
     HALF_OPEN = "half_open"
 
 
+#: The default breaker: opens after 5 failed requests in a row, probes again after 30 s.
+FAILURE_THRESHOLD = 5
+RECOVERY_S = 30.0
+
+
 class CircuitBreaker:
     """Call :meth:`before_request` before each attempt, then record its outcome. Thread-safe."""
 
     def __init__(
         self,
-        failure_threshold: int = 5,
-        recovery_timeout: float = 30.0,
+        failure_threshold: int = FAILURE_THRESHOLD,
+        recovery_timeout: float = RECOVERY_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if failure_threshold < 1 or recovery_timeout < 0:

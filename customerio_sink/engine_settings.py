@@ -10,7 +10,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from customerio_sink.limits import RATE_REQUESTS
+from customerio_sink.breaker import FAILURE_THRESHOLD, RECOVERY_S
+from customerio_sink.limits import RATE_PERIOD_S, RATE_REQUESTS
+from customerio_sink.retry import BASE_DELAY_S, MAX_ATTEMPTS, MAX_DELAY_S, RETRY_AFTER_CAP_S
+
+#: The HTTP timeout of one request the sink sends (the sink's default, for 500 KB bodies).
+SEND_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -32,20 +37,20 @@ class SendSettings:
     endpoint: str | None = None
     region: str | None = None
     rate_requests: int | None = RATE_REQUESTS
-    rate_period_s: float = 3.0
+    rate_period_s: float = RATE_PERIOD_S
     rate_headroom: float = 0.95
     concurrency: int = 1
     lanes: int | None = None
     budget_dir: str | None = None
     max_body_bytes: int | None = None
     max_batch_messages: int | None = None
-    max_attempts: int = 6
-    base_delay_s: float = 0.5
-    max_delay_s: float = 30.0
-    retry_after_cap_s: float = 60.0
-    breaker_threshold: int = 5
-    breaker_recovery_s: float = 30.0
-    timeout_s: float = 30.0
+    max_attempts: int = MAX_ATTEMPTS
+    base_delay_s: float = BASE_DELAY_S
+    max_delay_s: float = MAX_DELAY_S
+    retry_after_cap_s: float = RETRY_AFTER_CAP_S
+    breaker_threshold: int = FAILURE_THRESHOLD
+    breaker_recovery_s: float = RECOVERY_S
+    timeout_s: float = SEND_TIMEOUT_S
     gzip: bool = False
     on_transient: str = "fail"  # "fail" | "park"
     collapse: bool = False

@@ -76,6 +76,14 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - current).total_seconds())
 
 
+#: The default schedule (the sink's and the client's): 6 attempts, 0.5 s doubling to 30 s, and a
+#: ``Retry-After`` honoured up to 60 s.
+MAX_ATTEMPTS = 6
+BASE_DELAY_S = 0.5
+MAX_DELAY_S = 30.0
+RETRY_AFTER_CAP_S = 60.0
+
+
 class RetryPolicy:
     """How many attempts, and the wait before each retry.
 
@@ -85,10 +93,10 @@ class RetryPolicy:
 
     def __init__(
         self,
-        max_attempts: int = 6,
-        base_delay: float = 0.5,
-        max_delay: float = 30.0,
-        retry_after_cap: float = 60.0,
+        max_attempts: int = MAX_ATTEMPTS,
+        base_delay: float = BASE_DELAY_S,
+        max_delay: float = MAX_DELAY_S,
+        retry_after_cap: float = RETRY_AFTER_CAP_S,
         rng: random.Random | None = None,
     ) -> None:
         if max_attempts < 1:

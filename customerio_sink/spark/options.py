@@ -16,10 +16,13 @@ from dataclasses import Field, dataclass, field, fields, replace
 from functools import cache
 from typing import Any, get_args, get_type_hints
 
+from customerio_sink.breaker import FAILURE_THRESHOLD, RECOVERY_S
+from customerio_sink.engine_settings import SEND_TIMEOUT_S
 from customerio_sink.errors import ConfigError
 from customerio_sink.limits import RATE_PERIOD_S as DEFAULT_RATE_PERIOD_S
 from customerio_sink.limits import RATE_REQUESTS as DEFAULT_RATE_REQUESTS
 from customerio_sink.option_rules import RULES, check_options
+from customerio_sink.retry import BASE_DELAY_S, MAX_ATTEMPTS, MAX_DELAY_S, RETRY_AFTER_CAP_S
 from customerio_sink.secrets import SecretKey
 from customerio_sink.spark.ledger import Ledger
 from customerio_sink.spark.mapping import MessageMapping
@@ -135,13 +138,21 @@ class SinkOptions:
         None, "largest /v1/batch body to send (default: the package's limit under 500 KB)"
     )
     max_batch_messages: int | None = _tuning(None, "most messages in one request (default: no cap)")
-    max_attempts: int = _tuning(6, "attempts per request before it counts as failed")
-    base_delay_s: float = _tuning(0.5, "first retry delay (doubles each attempt, with jitter)")
-    max_delay_s: float = _tuning(30.0, "longest retry delay")
-    retry_after_cap_s: float = _tuning(60.0, "longest pause a Retry-After header may ask for")
-    breaker_threshold: int = _tuning(5, "failed requests in a row that open the circuit breaker")
-    breaker_recovery_s: float = _tuning(30.0, "how long an open breaker waits before a probe")
-    timeout_s: float = _tuning(30.0, "HTTP timeout of one request", flag="--http-timeout-seconds")
+    max_attempts: int = _tuning(MAX_ATTEMPTS, "attempts per request before it counts as failed")
+    base_delay_s: float = _tuning(
+        BASE_DELAY_S, "first retry delay (doubles each attempt, with jitter)"
+    )
+    max_delay_s: float = _tuning(MAX_DELAY_S, "longest retry delay")
+    retry_after_cap_s: float = _tuning(
+        RETRY_AFTER_CAP_S, "longest pause a Retry-After header may ask for"
+    )
+    breaker_threshold: int = _tuning(
+        FAILURE_THRESHOLD, "failed requests in a row that open the circuit breaker"
+    )
+    breaker_recovery_s: float = _tuning(RECOVERY_S, "how long an open breaker waits before a probe")
+    timeout_s: float = _tuning(
+        SEND_TIMEOUT_S, "HTTP timeout of one request", flag="--http-timeout-seconds"
+    )
     gzip: bool = _tuning(False, "gzip request bodies")
     on_transient: str | None = _tuning(
         None,

@@ -173,3 +173,15 @@ def test_quality_fields_of_a_batch() -> None:
     }
     empty = quality_fields(0, {}, {})
     assert (empty["completeness"], empty["duplicate_rate"]) == (1.0, 0.0)
+
+
+def test_the_executors_settings_default_to_the_same_values() -> None:
+    """``SendSettings`` (what executors get) and ``SinkOptions`` read the same constants."""
+    from customerio_sink.engine_settings import SendSettings
+
+    settings = {f.name: f.default for f in dataclasses.fields(SendSettings)}
+    derived = {"on_transient", "concurrency"}  # None there means "decided per job"
+    shared = [f for f in tuning_fields() if f.name in settings and f.name not in derived]
+    assert len(shared) >= 10
+    for f in shared:
+        assert settings[f.name] == f.default, f.name
