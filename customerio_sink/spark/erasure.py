@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from customerio_sink.errors import ConfigError
+from customerio_sink.message_id import composite_key
 from customerio_sink.spark.mapping import MessageMapping
 
 if TYPE_CHECKING:
@@ -117,6 +118,11 @@ def remove_people(
                 tests.append(((F.col("old_key") == uid) | (F.col("new_key") == uid), uid))
                 continue
             tests.append((F.col("source_key") == uid, uid))
+            # A relationship's key is the person's and the object's ids, escaped and joined
+            # by ":" (message_id.composite_key): it starts with the escaped person id and ":".
+            related = (F.col("call_type") == "group") | (F.col("event") == "Relationship Deleted")
+            prefix = composite_key(uid, "") or ""
+            tests.append((related & F.col("source_key").startswith(prefix), uid))
             if name in PAYLOAD_TABLES:  # a plain payload naming them under another key
                 needle = f'"userId":{json.dumps(uid)}'
                 tests.append((F.coalesce(F.instr("payload", needle) > 0, F.lit(False)), uid))

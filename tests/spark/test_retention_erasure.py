@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from customerio_sink.message_id import composite_key
 from customerio_sink.protect import KeyedHasher
 from customerio_sink.spark.erasure import erase_people
 from customerio_sink.spark.ledger import TABLES, Ledger
@@ -134,6 +135,26 @@ def test_an_erasure_removes_the_person_from_every_ledger_table(
         ],
         "key_map",
     )
+    # Relationship acks: user-1's (key "user-1:acct-9") goes, user-3's ("user-3:acct-1") stays.
+    relationship_acks = [
+        {
+            "job": "relationships",
+            "run_id": "m",
+            "batch_id": 0,
+            "message_id": f"rel-{n}",
+            "call_type": "group",
+            "event": None,
+            "source_key": composite_key(person, "acct-9" if person == "user-1" else "acct-1"),
+            "commit_version": 1,
+            "http_status": 200,
+            "attempts": 1,
+            "request_bytes": 100,
+            "latency_ms": 1.0,
+            "sent_at": NOW,
+        }
+        for n, person in enumerate(("user-1", "user-3"))
+    ]
+    opts.ledger.append_rows(spark, relationship_acks, "acks")
     before = _rows_of(spark, opts.ledger)
     assert any("user-1" in row for rows in before.values() for row in rows)
     assert any("user-1" in row for row in before["dead_letters"])
@@ -159,6 +180,7 @@ def test_an_erasure_removes_the_person_from_every_ledger_table(
     # Everyone else is still there.
     assert any("user-0" in row for row in after["acks"])
     assert any("user-3" in row for row in after["acks"])
+    assert any("user-3:acct-1" in row for row in after["acks"])
 
     audit = opts.ledger.read(spark, "erasure_audit").orderBy("request_id").collect()
     assert [(r.request_id, r.user_hash, r.suppressed, r.delivery) for r in audit] == [
@@ -167,6 +189,7 @@ def test_an_erasure_removes_the_person_from_every_ledger_table(
     ]
     assert all(r.erased_by == "erase-job" and r.erased_at is not None for r in audit)
     assert all(r.delete_message_id for r in audit)
-    # user-1: an identify ack, the erasure's two acks, a dead letter and a key_map row.
-    assert audit[0].rows_removed == {"acks": 3, "dead_letters": 1, "key_map": 1}
+    # user-1: an identify ack, a relationship ack, the erasure's two acks, a dead letter and a
+    # key_map row.
+    assert audit[0].rows_removed == {"acks": 4, "dead_letters": 1, "key_map": 1}
     assert audit[1].rows_removed == {"acks": 2}
