@@ -41,7 +41,8 @@ __all__ = [
 ]
 
 # The Pipelines API's request budget per workspace: 3000 requests per 3 seconds ("not strictly
-# enforced"), the same in both regions. Every default budget in the package is this one.
+# enforced"), the same in both regions. Every default budget of the sink is this one (the
+# emulator keeps its own: it plays the server and imports nothing of the package).
 RATE_REQUESTS = 3000
 RATE_PERIOD_S = 3.0
 

@@ -16,7 +16,6 @@ from types import FrameType
 import orjson
 
 from customerio_sink.emulator.emulator import Emulator
-from customerio_sink.limits import RATE_PERIOD_S, RATE_REQUESTS
 
 __all__ = ["build_parser", "main"]
 
@@ -63,13 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--rate-limit",
         type=int,
-        default=RATE_REQUESTS,
+        default=3000,
         help="requests per window per key (default %(default)s)",
     )
     parser.add_argument(
         "--rate-window",
         type=float,
-        default=RATE_PERIOD_S,
+        default=3.0,
         help="rate window in seconds (default %(default)s)",
     )
     parser.add_argument(

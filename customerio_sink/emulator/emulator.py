@@ -25,7 +25,6 @@ from customerio_sink.emulator.ratelimit import SlidingWindowBudget
 from customerio_sink.emulator.server import EmulatorHTTPServer
 from customerio_sink.emulator.state import EmulatorStats, Recorder, Rejection, RequestRecord
 from customerio_sink.emulator.validation import MessageValidator
-from customerio_sink.limits import RATE_PERIOD_S, RATE_REQUESTS
 
 __all__ = ["Emulator"]
 
@@ -60,8 +59,8 @@ class Emulator:
         port: int = 0,
         fast: bool = False,
         strict_default: bool = False,
-        rate_limit: int = RATE_REQUESTS,
-        rate_window_s: float = RATE_PERIOD_S,
+        rate_limit: int = 3000,
+        rate_window_s: float = 3.0,
         max_message_bytes: int = 32768,
         max_request_bytes: int = 500_000,
         openapi_path: str | os.PathLike[str] | None = None,

@@ -117,11 +117,16 @@ def test_a_bad_flag_or_option_names_itself() -> None:
 
 
 def test_the_default_budget_is_written_once() -> None:
-    """The number 3000 (and the 3-second period with it) appears as code in one place."""
+    """The number 3000 (and the 3-second period with it) appears as code in one place.
+
+    The emulator is left out on purpose: it plays Customer.io, imports nothing else of the
+    package (a test checks that), and its 3000 is the server's documented budget, not ours."""
     assert (RATE_REQUESTS, RATE_PERIOD_S) == (3000, 3.0)
     places = []
     for folder in ("customerio_sink", "streaming_jobs"):
         for path in sorted(ROOT.joinpath(folder).rglob("*.py")):
+            if "emulator" in path.parts:
+                continue
             for node in ast.walk(ast.parse(path.read_text())):
                 if (
                     isinstance(node, ast.Constant)
