@@ -47,6 +47,10 @@ __all__ = [
     "run_concurrently",
 ]
 
+#: Ledger tables that gained columns in a later version (checked by ensure_tables, once per
+#: process and ledger, so a job starting on an old ledger adds them).
+GROWN_TABLES = ("dead_letters",)
+
 # Ledgers whose tables this process has brought up to the declared columns (see ensure_tables).
 _UPGRADED: set[str] = set()
 
@@ -114,8 +118,8 @@ class Ledger:
         """Add the declared columns an older version's table lacks. Only a table whose columns
         are all declared ones is a ledger table of an older version; any other table is left
         as it is, so writing to it fails loudly instead of it being bent into shape."""
-        for name, ddl in TABLES.items():
-            self.add_new_columns(spark, name, ddl)
+        for name in GROWN_TABLES:  # only these have gained columns since tables were created
+            self.add_new_columns(spark, name, TABLES[name])
 
     def add_new_columns(self, spark: SparkSession, name: str, ddl: str) -> None:
         """Add the columns of ``ddl`` that table ``name`` lacks, when every column it has is
