@@ -19,7 +19,8 @@ from customerio_sink.engine_arrow import EVENT, KEY, MID, PAYLOAD, TYPE, VERSION
 from customerio_sink.engine_settings import PartitionSummary, SendSettings
 from customerio_sink.text_guard import decode_lenient
 
-_REQUEST_FIELDS = (
+#: What one request log row records of a request (plus its ``started_at``).
+REQUEST_FIELDS = (
     "endpoint",
     "status",
     "attempts",
@@ -123,7 +124,7 @@ class PartitionJournal:
 
     def _on_request(self, metrics: Any) -> None:
         # Only the request log's columns: the outcome record carries the message ids once.
-        record = {name: getattr(metrics, name, None) for name in _REQUEST_FIELDS}
+        record = {name: getattr(metrics, name, None) for name in REQUEST_FIELDS}
         record["started_at"] = _now_iso()
         self.journal.write({"outcome": "request", **record})
         for name, _ in REQUEST_LOG_FIELDS:

@@ -95,16 +95,9 @@ def _crashed_outcomes(raw: DataFrame) -> DataFrame:
 
 def _crashed_requests(raw: DataFrame) -> DataFrame:
     """The requests of crashed attempts' JSONL lines (the ``.requests.parquet`` columns)."""
-    return raw.where("outcome = 'request'").select(
-        "endpoint",
-        "status",
-        "attempts",
-        "latency_ms",
-        "request_bytes",
-        "message_count",
-        "error_class",
-        "started_at",
-    )
+    from customerio_sink.engine_journal import REQUEST_FIELDS
+
+    return raw.where("outcome = 'request'").select(*REQUEST_FIELDS, "started_at")
 
 
 def skipped_frame(spark: SparkSession, directory: Path) -> DataFrame | None:

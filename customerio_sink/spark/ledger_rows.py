@@ -53,16 +53,10 @@ def request_rows(reqs: DataFrame, key: BatchKey) -> DataFrame:
     """The batch's requests as rows of the ``requests`` table."""
     from pyspark.sql import functions as F
 
+    from customerio_sink.engine_journal import REQUEST_FIELDS
+
     return reqs.select(
-        *key.columns(),
-        "endpoint",
-        "status",
-        "attempts",
-        "latency_ms",
-        "request_bytes",
-        "message_count",
-        "error_class",
-        F.to_timestamp("started_at").alias("started_at"),
+        *key.columns(), *REQUEST_FIELDS, F.to_timestamp("started_at").alias("started_at")
     )
 
 
