@@ -14,9 +14,11 @@ wrote as they went; :meth:`Ledger.ingest` turns one batch's journal into table r
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from customerio_sink.errors import ConfigError
 from customerio_sink.spark.ledger_ingest import ingest_batch, run_concurrently
 from customerio_sink.spark.ledger_requests import RequestLog
 from customerio_sink.spark.ledger_rows import BatchKey
@@ -51,8 +53,27 @@ __all__ = [
 #: process and ledger, so a job starting on an old ledger adds them).
 GROWN_TABLES = ("dead_letters",)
 
+#: How often a CREATE TABLE is tried while another job may be creating the same table, and the
+#: first wait between tries (growing linearly: 0.2 + 0.4 + … ≈ 3 s in all).
+CREATE_ATTEMPTS = 6
+CREATE_WAIT_S = 0.2
+_CREATING = ("DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION", "ProtocolChanged", "Concurrent")
+
+
+def _another_job_creating(exc: BaseException) -> bool:
+    """Whether a failed CREATE TABLE looks like another job's creation of it in progress."""
+    text = str(exc)
+    return any(marker in text for marker in _CREATING)
+
+
+def _pause(seconds: float) -> None:
+    time.sleep(seconds)
+
+
 # Ledgers whose tables this process has brought up to the declared columns (see ensure_tables).
 _UPGRADED: set[str] = set()
+# Ledger tables this process has seen exist after its CREATE TABLE (see _create_one).
+_CREATED: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -143,14 +164,34 @@ class Ledger:
                 else ""
             )
             statement = f"CREATE TABLE IF NOT EXISTS {self.table(name)} ({ddl}) USING delta{extra}"
+            self._create_one(spark, name, statement)
+
+    def _create_one(self, spark: SparkSession, name: str, statement: str) -> None:
+        """Run one CREATE TABLE, allowing for another job creating the same table right now.
+
+        Two jobs sharing a fresh ledger may both see no table. The loser gets Delta's
+        ProtocolChangedException (fine: the table is there), or — when it looks while the winner
+        has made the folder but not yet its first commit — either
+        DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION or a CREATE that does nothing. Then it waits
+        for that commit, a few times, and gives up with a ConfigError naming the folder.
+        """
+        target = self.table(name)
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
             try:
                 spark.sql(statement)
-            except Exception:
-                # Two jobs sharing a fresh ledger may both see no table and race for its first
-                # commit; Delta lets one win (the other gets ProtocolChangedException). Fine if
-                # the table is there now.
-                if not self._exists(spark, name):
+            except Exception as exc:
+                if not _another_job_creating(exc) and not self._exists(spark, name):
                     raise
+            if target in _CREATED or self._exists(spark, name):
+                _CREATED.add(target)
+                return
+            if attempt < CREATE_ATTEMPTS:
+                _pause(CREATE_WAIT_S * attempt)
+        where = self.location(name) if not self.schema else target
+        raise ConfigError(
+            f"ledger table {name!r}: {where} holds files but is not a Delta table (no job "
+            "finished creating it); point ledger_path at an empty folder or remove those files"
+        )
 
     def _exists(self, spark: SparkSession, name: str) -> bool:
         if self.schema:

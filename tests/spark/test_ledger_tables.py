@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from customerio_sink.errors import ConfigError
 from customerio_sink.spark.ledger import TABLE_PROPERTIES, TABLES, Ledger
 
 pytestmark = pytest.mark.spark
@@ -49,3 +50,46 @@ def test_acks_keep_statistics_only_on_their_lookup_columns(spark: Any, tmp_path:
     expected = TABLE_PROPERTIES["acks"]["delta.dataSkippingStatsColumns"]
     assert props["delta.dataSkippingStatsColumns"] == expected
     assert set(expected.split(",")) <= set(ledger.read(spark, "acks").columns)
+
+
+def test_a_job_that_looks_while_another_is_mid_creation_waits_for_its_commit(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The window CI hit: the other job has made the table's folder but not yet its first commit.
+    # Delta then either fails (DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION, what CI saw, when the
+    # folder appears between analysis and execution) or, as here, does nothing at all; before the
+    # fix the first failed the batch and the second went on without an acks table.
+    from customerio_sink.spark import ledger as ledger_module
+
+    ledger = Ledger(path=str(tmp_path / "ledger"))
+    acks = Path(ledger.location("acks"))
+    (acks / "_delta_log").mkdir(parents=True)  # made, its first commit file not yet written
+    waits: list[float] = []
+
+    def other_job_commits(seconds: float) -> None:  # a fake for time: the wait is where the
+        waits.append(seconds)  # other job finishes; here it does so during the first wait
+        if len(waits) == 1:
+            (acks / "_delta_log").rmdir()
+            spark.sql(f"CREATE TABLE {ledger.table('acks')} ({TABLES['acks']}) USING delta")
+
+    monkeypatch.setattr(ledger_module, "_pause", other_job_commits)
+    ledger.ensure_tables(spark)
+    assert waits == [ledger_module.CREATE_WAIT_S]
+    assert ledger.read(spark, "acks").count() == 0
+
+
+def test_a_location_that_never_becomes_a_table_fails_naming_the_folder(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from customerio_sink.spark import ledger as ledger_module
+
+    ledger = Ledger(path=str(tmp_path / "ledger"))
+    acks = Path(ledger.location("acks"))
+    (acks / "_delta_log").mkdir(parents=True)
+    (acks / "notes.txt").write_text("someone else's files")
+    waits: list[float] = []
+    monkeypatch.setattr(ledger_module, "_pause", waits.append)
+    with pytest.raises(ConfigError, match=r"ledger table 'acks': .*/ledger/acks holds files but"):
+        ledger.ensure_tables(spark)
+    assert len(waits) == ledger_module.CREATE_ATTEMPTS - 1
+    assert (acks / "notes.txt").read_text() == "someone else's files"
