@@ -43,6 +43,7 @@ from customerio_sink.spark.mapping_builder import (
 )
 from customerio_sink.spark.mapping_cdf import cdf_message
 from customerio_sink.spark.mapping_queue import queue_message, queue_row_ident
+from customerio_sink.spark.mapping_semantic import SEMANTIC_COLUMN, with_semantic_errors
 from customerio_sink.spark.mapping_time import iso_text, micros_text
 from customerio_sink.spark.quality import QUALITY_COLUMN, with_quality_errors
 
@@ -334,6 +335,11 @@ def _output(b: Builder, row: Row, message: Message, hold_recent: bool) -> DataFr
         df = with_quality_errors(df, b.m)
         quality = F.col(QUALITY_COLUMN)
         checks.append((quality.isNotNull(), quality))
+    if not b.is_cdf:  # Customer.io's own semantic events (devices, deletes…): their fields
+        df = with_semantic_errors(df, b.m, event)
+        if SEMANTIC_COLUMN in df.columns:
+            semantic = F.col(SEMANTIC_COLUMN)
+            checks.append((semantic.isNotNull(), semantic))
     df = df.select("*", message.payload.alias("__cio_payload"))
     payload = F.col("__cio_payload")
     raw_json = b.raw_json_spans(payload)

@@ -114,3 +114,87 @@ def test_an_unknown_family_or_an_event_outside_it_fails_when_built(spark: Any) -
             cio.Events(user_id="uid", event="Signed Up", family="ecommerce").to_mapping(),
             job="j",
         )
+
+
+SEMANTIC_ROWS = [
+    # (row id, user, event, properties, context, expected dead-letter (field, rule) or None)
+    ("s1", "u1", "Device Created or Updated", {}, {"device": {"token": "t1", "type": "ios"}}, None),
+    ("s2", "u2", "Device Created or Updated", {}, {}, ("context.device.token", "required")),
+    (
+        "s3",
+        "u3",
+        "Device Deleted",
+        {},
+        {"device": {"type": "ios"}},
+        ("context.device.token", "required"),
+    ),
+    (
+        "s4",
+        "u4",
+        "Device Created or Updated",
+        {},
+        {"device": {"token": "t4", "type": "windows"}},
+        ("context.device.type", "enum"),
+    ),
+    ("s5", "u5", "Relationship Deleted", {"objectId": "acme", "objectTypeId": 1}, {}, None),
+    (
+        "s6",
+        "u6",
+        "Relationship Deleted",
+        {"objectTypeId": 1},
+        {},
+        ("properties.objectId", "required"),
+    ),
+    (
+        "s7",
+        "u7",
+        "Report Delivery Event",
+        {"deliveryId": "d1", "metric": "bounced"},
+        {},
+        ("properties.metric", "enum"),
+    ),
+    ("s8", "u8", "User Deleted", {}, {}, None),
+]
+
+
+def test_customerios_own_semantic_events_missing_required_fields_never_reach_the_server(
+    spark: Any, tmp_path: Path
+) -> None:
+    # Seen by a new user: a queue row "Device Created or Updated" without a token was sent and
+    # only isolated after a strict server rejected it ("context is required").
+    source = str(tmp_path / "semantic")
+    rows = [
+        (rid, user, event, json.dumps(props), json.dumps(ctx))
+        for rid, user, event, props, ctx, _ in SEMANTIC_ROWS
+    ]
+    spark.createDataFrame(
+        rows, "id STRING, uid STRING, ev STRING, props STRING, ctx STRING"
+    ).write.format("delta").save(source)
+    mapping = cio.Events(
+        user_id="uid", event_column="ev", properties_json="props", context_json="ctx", row_id="id"
+    )
+    with cio.Emulator(keys=(KEY,), strict_default=True) as emu:
+        result = cio.sync(
+            spark,
+            source=source,
+            mapping=mapping,
+            checkpoint=str(tmp_path / "cp"),
+            ledger=str(tmp_path / "ledger"),
+            api_key=KEY,
+            endpoint=emu.url,
+            job="semantic",
+            progress=None,
+        )
+        sent = {m["userId"] for m in emu.messages()}
+        rejections = emu.rejections()
+        requests = emu.stats().requests
+    good = {user for _, user, _, _, _, bad in SEMANTIC_ROWS if bad is None}
+    assert sent == good
+    assert rejections == []
+    assert requests >= 1
+    dead = cio.Ledger(path=str(tmp_path / "ledger")).read(spark, "dead_letters").collect()
+    by_user = {json.loads(r.payload)["userId"]: r for r in dead}
+    assert result.totals["dead_lettered"] == len(SEMANTIC_ROWS) - len(good)
+    for _, user, _, _, _, bad in SEMANTIC_ROWS:
+        if bad:
+            assert (by_user[user].error_field, by_user[user].error_rule) == bad, by_user[user]

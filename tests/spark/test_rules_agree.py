@@ -210,3 +210,63 @@ def test_dead_letters_carry_error_field_and_error_rule_and_old_ledgers_gain_them
     assert got == {("event", "required"), ("props", "json_object"), ("userId", "max_id_bytes")}
     for r in dead.collect():  # the readable reason stays, and splits as the columns say
         assert split_reason(r.error_message, r.error_class) == (r.error_field, r.error_rule)
+
+
+SEMANTIC_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    # (event, properties, context): JSON types a text-only reader would confuse
+    ("Device Created or Updated", {}, {"device": {"token": "t", "type": "ios"}}),
+    ("Device Created or Updated", {}, {"device": {"token": 123}}),
+    ("Device Created or Updated", {}, {"device": {"token": True}}),
+    ("Device Created or Updated", {}, {"device": {"token": {"a": 1}}}),
+    ("Device Created or Updated", {}, {"device": {"token": ["t"]}}),
+    ("Device Created or Updated", {}, {"device": {"token": "NaN"}}),
+    ("Device Created or Updated", {}, {"device": {"token": "123"}}),
+    ("Device Created or Updated", {}, {"device": {"token": None}}),
+    ("Device Created or Updated", {}, {"device": "t"}),
+    ("Device Created or Updated", {}, {"device": {"token": "t", "type": "web"}}),
+    ("Device Created or Updated", {}, {"device": {"token": "", "type": "android"}}),
+    ("Device Deleted", {}, {}),
+    ("Relationship Deleted", {"objectId": "o", "objectTypeId": 2}, {}),
+    ("Relationship Deleted", {"objectId": "o", "objectTypeId": "2"}, {}),
+    ("Relationship Deleted", {"objectId": "o", "objectTypeId": 2.5}, {}),
+    ("Relationship Deleted", {"objectId": 7}, {}),
+    ("Object Deleted", {"objectId": "o"}, {}),
+    ("Report Delivery Event", {"deliveryId": "d", "metric": "opened"}, {}),
+    ("Report Delivery Event", {"deliveryId": "d", "metric": "OPENED"}, {}),
+    ("Report Delivery Event", {"metric": "opened"}, {}),
+    ("Report Content Event", {"activityType": "viewed_content", "contentId": 3}, {}),
+    ("Report Content Event", {"actionType": "liked"}, {}),
+    ("Report Content Event", {"contentId": 3}, {}),
+    ("User Deleted", {}, {}),
+    ("User Suppressed", {"reason": 1}, {}),
+]
+
+
+def test_customerios_semantic_events_get_the_validators_verdict_in_spark(spark: Any) -> None:
+    import json
+
+    rows = [
+        (f"r{i}", f"u{i}", event, json.dumps(props), json.dumps(ctx))
+        for i, (event, props, ctx) in enumerate(SEMANTIC_CASES)
+    ]
+    df = spark.createDataFrame(rows, "id string, u string, ev string, p string, c string")
+    mapping = MessageMapping(
+        call="track",
+        user_id="u",
+        event_column="ev",
+        properties_json="p",
+        context_json="c",
+        row_id="id",
+    )
+    errors = {r.key: r.error for r in to_messages(df, mapping, job="r").collect()}
+    verdicts = {"pass": 0, "fail": 0}
+    for i, (event, props, ctx) in enumerate(SEMANTIC_CASES):
+        message = {"type": "track", "userId": f"u{i}", "event": event, "properties": props}
+        message |= {"context": ctx} if ctx else {}
+        python = {(v.field, v.rule) for v in check_message(message)}
+        sql = errors[f"u{i}"]
+        assert (sql is None) == (not python), (event, props, ctx, sql, python)
+        if sql is not None:
+            assert split_reason(sql) in python, (event, props, ctx, sql, python)
+        verdicts["fail" if sql else "pass"] += 1
+    assert verdicts["pass"] >= 6 and verdicts["fail"] >= 12
