@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 __all__ = ["CHANGE_RANK", "Collapsed", "collapse_changes"]
 
@@ -46,7 +46,7 @@ def collapse_changes(
     *,
     key: Callable[[R], str],
     change: Callable[[R], str],
-    version: Callable[[R], int],
+    version: Callable[[R], Any],
     mapped_hash: Callable[[R], str | None],
 ) -> Collapsed[R]:
     """Reduce each key's changes to its net change, keeping first-seen key order.

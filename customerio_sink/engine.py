@@ -24,7 +24,8 @@ Pure Python: no pyspark import, so it is tested without Spark.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+import re
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from customerio_sink import journal
@@ -125,9 +126,17 @@ def _collapse(
 ) -> tuple[list[tuple[Any, ...]], Any]:
     """A change feed's partition, collapsed to one net change per key: (its invalid rows not
     already final, an Arrow batch of the rows to send). Superseded changes are skipped."""
-    summary = sender.summary
-    materialised = [r for b in batches for r in _tuples(_as_arrow(b))]
-    summary.rows_in = len(materialised)
+    summary, settings = sender.summary, sender.settings
+    arrows = [_as_arrow(b, settings.raw_json_columns) for b in batches]
+    summary.rows_in = sum(b.num_rows for b in arrows)
+    order: Callable[[tuple[Any, ...]], Any] = lambda r: r[VERSION] or 0  # noqa: E731
+    if settings.latest_by_time:
+        # A queue of snapshots: a repeated row is a duplicate, not an older snapshot; a key's
+        # rows are ordered by the time in their message (messageId breaks a tie, so a replay
+        # picks the same row).
+        arrows = [sender.drop_duplicates(b) for b in arrows]
+        order = _message_time
+    materialised = [r for b in arrows for r in _tuples(b)]
     # Invalid changes (a missing key among them) are dead letters of their own; they
     # must not supersede, or be superseded by, the valid changes of their key.
     # (Pre-images are never sent; they only tell whether an update changed anything.)
@@ -139,7 +148,7 @@ def _collapse(
         (r for r in materialised if id(r) not in bad_ids),
         key=lambda r: r[KEY],
         change=lambda r: r[CHANGE],
-        version=lambda r: r[VERSION] or 0,
+        version=order,
         mapped_hash=lambda r: r[HASH],
     )
     drops = collapsed.dropped
@@ -149,6 +158,17 @@ def _collapse(
         [None if s is None else s[MID] for _, _, s in drops],
     )
     return invalid, _from_tuples(list(collapsed.rows))
+
+
+_TIME = re.compile(rb'"timestamp":"([^"]*)"')
+
+
+def _message_time(row: tuple[Any, ...]) -> tuple[bytes, str]:
+    """A queue row's order among its key's rows: the ISO-8601 UTC text of its message's
+    ``timestamp`` (fixed width, so it sorts as the time does), then its messageId. The mapping
+    writes ``timestamp`` before any field a source fills, so the first match is its own."""
+    found = _TIME.search(bytes(row[PAYLOAD][:200]))
+    return (found.group(1) if found else b""), row[MID]
 
 
 def _set_aside(

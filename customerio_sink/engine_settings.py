@@ -54,6 +54,9 @@ class SendSettings:
     gzip: bool = False
     on_transient: str = "fail"  # "fail" | "park"
     collapse: bool = False
+    # With collapse: order a key's rows by their message's timestamp, not by commit version (a
+    # queue of snapshots with latest_per_key; repeated messageIds are duplicates first).
+    latest_by_time: bool = False
     dry_run: bool = False
     fsync: bool = False
     # (message field, source column) of the mapping's raw JSON columns, named in dead letters

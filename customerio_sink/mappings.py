@@ -62,6 +62,8 @@ class People:
     email: str = "email"
     timestamp: str | None = None
     source: str = "cdf"
+    #: A queue of snapshots: send only each person's latest row (by ``timestamp``) per batch.
+    latest_per_key: bool = False
 
     def to_mapping(self) -> Any:
         from customerio_sink.spark.mapping import MessageMapping
@@ -78,6 +80,7 @@ class People:
             traits_json=self.traits_json,
             email=self.email,
             timestamp=self.timestamp,
+            latest_per_key=self.latest_per_key,
         )
 
 

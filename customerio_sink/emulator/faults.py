@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -27,8 +26,9 @@ class FaultConfig:
       recorded);
     * ``drop_after_accept`` — fraction of requests recorded as accepted whose connection is then
       closed without an answer (a client re-send then shows up as duplicates);
-    * ``storm_seconds`` — for this long from the moment it is set, every Pipelines request gets
-      429 with ``Retry-After: storm_retry_after``;
+    * ``storm_seconds`` — for this long from the first Pipelines request after it is set (so a
+      slow-starting client still meets it), every Pipelines request gets 429 with
+      ``Retry-After: storm_retry_after``;
     * ``reject_message_ids`` — messages with these ids are treated as invalid;
     * ``seed`` — seeds the fault RNG (``None``: unseeded).
     """
@@ -67,7 +67,7 @@ class Faults:
         self._lock = threading.Lock()
         self._config = FaultConfig()
         self._rng = random.Random()
-        self._storm_until = 0.0
+        self._storm_until: float | None = 0.0  # None: starts at the next request
 
     @property
     def config(self) -> FaultConfig:
@@ -102,7 +102,7 @@ class Faults:
         with self._lock:
             self._config = config
             self._rng = random.Random(seed)
-            self._storm_until = time.monotonic() + config.storm_seconds
+            self._storm_until = None if config.storm_seconds else 0.0
         return config
 
     def clear(self) -> None:
@@ -127,7 +127,11 @@ class Faults:
 
     def storm_retry_after(self, now: float) -> int | None:
         """``Retry-After`` seconds while a 429 storm lasts (``now`` is monotonic), else ``None``."""
-        if now < self._storm_until:
+        with self._lock:
+            if self._storm_until is None:
+                self._storm_until = now + self._config.storm_seconds
+            until = self._storm_until
+        if now < until:
             return self._config.storm_retry_after
         return None
 

@@ -60,6 +60,8 @@ __all__ = [
 
 CALLS = CALL_TYPES
 ENTITIES = ("person", "object", "relationship", "device")
+#: Queue calls whose rows are snapshots of a key, where ``latest_per_key`` may keep the latest.
+LATEST_CALLS = ("identify", "group")
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,9 @@ class MessageMapping:
         family: for ``track`` queues, a family of the semantic catalogue (``ecommerce``,
             ``video``… or ``all``): each row of its events is checked against the catalogue's
             rules before it is sent (:mod:`customerio_sink.spark.quality`).
+        latest_per_key: for ``identify``/``group`` queues of snapshots: of a key's rows in one
+            micro-batch only the latest by ``timestamp`` is sent; the others are skipped as
+            ``superseded`` (naming the row sent instead).
     """
 
     source: str = "queue"
@@ -113,6 +118,7 @@ class MessageMapping:
     context_json: str | None = None
     row_id: str | None = None
     family: str | None = None
+    latest_per_key: bool = False
 
     def __post_init__(self) -> None:
         from customerio_sink.errors import ConfigError
@@ -143,6 +149,13 @@ class MessageMapping:
             raise ConfigError("give properties columns or properties_json, not both")
         if self.family and (self.source != "queue" or self.call != "track"):
             raise ConfigError("family: the catalogue's rules apply to track calls of a queue")
+        if self.latest_per_key and (self.source != "queue" or self.call not in LATEST_CALLS):
+            raise ConfigError(
+                "latest_per_key: applies to identify and group queues (a change feed is already "
+                "sent as one net change per key; events are each sent)"
+            )
+        if self.latest_per_key and not self.timestamp:
+            raise ConfigError("latest_per_key needs timestamp=<column> (it orders a key's rows)")
 
     @property
     def key_column(self) -> str | None:

@@ -103,7 +103,8 @@ def send_settings(
         timeout_s=options.timeout_s,
         gzip=options.gzip,
         on_transient=options.transient_policy,
-        collapse=options.mapping.source == "cdf",
+        collapse=options.mapping.source == "cdf" or options.mapping.latest_per_key,
+        latest_by_time=options.mapping.latest_per_key,
         dry_run=options.dry_run,
         raw_json_columns=raw_json_columns(options.mapping),
     )

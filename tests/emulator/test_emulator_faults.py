@@ -142,3 +142,18 @@ def test_fault_settings_are_checked(emulator: Emulator) -> None:
         emulator.set_faults(storm_seconds=1, storm_retry_after=0)
     config = emulator.set_faults(reject_message_ids=("a", "b"), seed=1)
     assert config.as_dict()["reject_message_ids"] == ["a", "b"]
+
+
+def test_a_storm_starts_at_the_first_request_after_it_is_set() -> None:
+    # A client that takes a while to start (a Spark job on a busy machine) still meets the whole
+    # storm; the clock is handed in, so no test time passes.
+    from customerio_sink.emulator.faults import Faults
+
+    faults = Faults()
+    faults.set(storm_seconds=5, storm_retry_after=2)
+    late = time.monotonic() + 3600.0  # an hour after it was set
+    assert faults.storm_retry_after(late) == 2
+    assert faults.storm_retry_after(late + 4.9) == 2
+    assert faults.storm_retry_after(late + 5.0) is None
+    faults.clear()
+    assert faults.storm_retry_after(late) is None

@@ -1,0 +1,113 @@
+"""De-duplication of queue rows: a repeated row is sent once; a queue of snapshots can send only
+each key's latest row of a micro-batch (``latest_per_key``), with every other row accounted for
+in the ``skipped`` table and the lineage adding up."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import customerio_sink as cio
+from customerio_sink.errors import ConfigError
+from customerio_sink.spark.mapping import MessageMapping
+
+pytestmark = pytest.mark.spark
+
+KEY = "dedupe-key-0123456789"
+
+SNAPSHOTS = [
+    # (user, plan, time) — in no particular order; the latest of each user must win
+    ("u1", "free", "2026-11-01T10:00:00Z"),
+    ("u1", "team", "2026-11-03T10:00:00Z"),
+    ("u1", "pro", "2026-11-02T10:00:00Z"),
+    ("u2", "free", "2026-11-05T08:00:00.250Z"),
+    ("u2", "pro", "2026-11-05T08:00:00.249Z"),  # a millisecond older
+    ("u3", "solo", "2026-11-04T00:00:00Z"),
+    ("u3", "solo", "2026-11-04T00:00:00Z"),  # the same row twice: a duplicate
+]
+LATEST = {"u1": "team", "u2": "free", "u3": "solo"}
+
+
+def _sync(spark: Any, tmp_path: Path, source: str, emu: Any, mapping: Any) -> Any:
+    return cio.sync(
+        spark,
+        source=source,
+        mapping=mapping,
+        checkpoint=str(tmp_path / "cp"),
+        ledger=str(tmp_path / "ledger"),
+        api_key=KEY,
+        endpoint=emu.url,
+        job="snapshots",
+        progress=None,
+        backfill=True,
+    )
+
+
+def test_a_queue_of_snapshots_sends_each_keys_latest_row_and_accounts_for_the_rest(
+    spark: Any, tmp_path: Path
+) -> None:
+    source = str(tmp_path / "people")
+    spark.createDataFrame(SNAPSHOTS, "id STRING, plan STRING, at STRING").write.format(
+        "delta"
+    ).save(source)
+    mapping = cio.People(
+        user_id="id", traits=["plan"], timestamp="at", source="queue", latest_per_key=True
+    )
+    with cio.Emulator(keys=(KEY,), strict_default=True) as emu:
+        result = _sync(spark, tmp_path, source, emu, mapping)
+        sent = emu.messages()
+        # A later batch with a newer snapshot of u1 is sent too (the choice is per batch).
+        spark.createDataFrame(
+            [("u1", "enterprise", "2026-11-06T00:00:00Z")], "id STRING, plan STRING, at STRING"
+        ).write.format("delta").mode("append").save(source)
+        again = _sync(spark, tmp_path, source, emu, mapping)
+        after = emu.messages()
+    assert {m["userId"]: m["traits"]["plan"] for m in sent} == LATEST
+    assert len(sent) == len(LATEST)
+    assert [m["traits"]["plan"] for m in after[len(sent) :]] == ["enterprise"]
+    assert again.totals["acked"] == 1
+    totals = result.totals
+    assert totals["rows_in"] == len(SNAPSHOTS)
+    assert totals["acked"] == len(LATEST)
+    ledger = cio.Ledger(path=str(tmp_path / "ledger"))
+    skipped = ledger.read(spark, "skipped").collect()
+    by_reason: dict[str, list[Any]] = {}
+    for row in skipped:
+        by_reason.setdefault(row.reason, []).append(row)
+    assert len(by_reason["superseded"]) == 3  # u1 twice, u2 once
+    assert len(by_reason["duplicate"]) == 1  # u3's repeat
+    acks = {r.message_id: r.source_key for r in ledger.read(spark, "acks").collect()}
+    for row in by_reason["superseded"]:
+        # Each names the message sent for its key instead.
+        assert acks[row.related_message_id] == row.source_key
+    lineage = ledger.read(spark, "lineage").orderBy("batch_id").first()
+    assert lineage is not None
+    assert lineage.rows_in == (
+        lineage.acked + lineage.dead_lettered + lineage.parked + lineage.skipped
+    )
+    assert dict(lineage.skipped_by_reason) == {"superseded": 3, "duplicate": 1}
+
+
+def test_without_latest_per_key_every_snapshot_is_sent(spark: Any, tmp_path: Path) -> None:
+    source = str(tmp_path / "people")
+    spark.createDataFrame(SNAPSHOTS, "id STRING, plan STRING, at STRING").write.format(
+        "delta"
+    ).save(source)
+    mapping = cio.People(user_id="id", traits=["plan"], timestamp="at", source="queue")
+    with cio.Emulator(keys=(KEY,)) as emu:
+        result = _sync(spark, tmp_path, source, emu, mapping)
+        plans = sorted(json.dumps(m["traits"]) for m in emu.messages())
+    assert result.totals["acked"] == len(SNAPSHOTS) - 1  # the repeated row is still sent once
+    assert len(plans) == len(SNAPSHOTS) - 1
+
+
+def test_latest_per_key_is_refused_where_it_means_nothing() -> None:
+    with pytest.raises(ConfigError, match="latest_per_key needs timestamp"):
+        cio.People(user_id="id", source="queue", latest_per_key=True).to_mapping()
+    with pytest.raises(ConfigError, match="latest_per_key: applies to identify and group"):
+        cio.People(user_id="id", timestamp="at", latest_per_key=True).to_mapping()  # a cdf
+    with pytest.raises(ConfigError, match="latest_per_key: applies to identify and group"):
+        MessageMapping(call="track", event="e", user_id="u", timestamp="t", latest_per_key=True)
