@@ -165,6 +165,11 @@ class _Writer:
         self.fixed_run_id = run_id
         self.registry = registry
         opts = SinkOptions.from_options(self.options)  # fail fast, on the driver, on bad options
+        if opts.dedupe_window:
+            raise ConfigError(
+                "format('customerio'): dedupe_window looks up the ledger before each batch, "
+                "which only the foreachBatch door does; use cio.sync or cio.writer for it"
+            )
         self.concurrency, self.lanes = _sending_shape(schema, self.options)
         if self.concurrency is None and opts.rate_requests and not opts.dry_run:
             raise ConfigError(

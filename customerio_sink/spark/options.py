@@ -24,6 +24,7 @@ from customerio_sink.limits import RATE_REQUESTS as DEFAULT_RATE_REQUESTS
 from customerio_sink.option_rules import RULES, check_options
 from customerio_sink.retry import BASE_DELAY_S, MAX_ATTEMPTS, MAX_DELAY_S, RETRY_AFTER_CAP_S
 from customerio_sink.secrets import SecretKey
+from customerio_sink.spark.dedupe import check_window
 from customerio_sink.spark.ledger import Ledger
 from customerio_sink.spark.mapping import MessageMapping
 
@@ -172,6 +173,12 @@ class SinkOptions:
         "park rows inside Customer.io's 72-hour campaign-trigger window instead of sending them",
         stream_only=True,
     )
+    dedupe_window: str | None = _tuning(
+        None,
+        "queue tables: skip a row whose message was delivered within this long before (e.g. "
+        "'7 days'), looked up in the ledger's acks; recorded as skipped 'duplicate'",
+        stream_only=True,
+    )
     concurrency: int | None = _tuning(
         None, "sending tasks at once (default: the cluster's task slots)", stream_only=True
     )
@@ -207,6 +214,7 @@ class SinkOptions:
                 "while an earlier one waits in the retry queue; keep 'fail' (the batch fails "
                 "and a restart sends it again, in order)"
             )
+        check_window(self.dedupe_window, self.mapping.source)
         if self.region not in (None, "us", "eu"):
             raise ConfigError(f"region: 'us' or 'eu', got {self.region!r}")
         check_options({name: getattr(self, name) for name in RULES})

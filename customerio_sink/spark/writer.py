@@ -175,8 +175,9 @@ class CustomerIOWriter:
             engine_json=True,
         )
         prior = None
-        if self.exclude is not None:
-            messages, prior = self.exclude(messages)
+        for split in self._exclusions(spark, opts, run_id, batch_id):
+            messages, more = split(messages)
+            prior = more if prior is None else prior.unionByName(more)
         partitions = opts.partitions or task_slots(spark)
         # All calls of one key in one partition (change feeds and queues alike): a partition
         # sends its requests one at a time, in order, so no key ever has two calls in flight;
@@ -189,11 +190,12 @@ class CustomerIOWriter:
         rows = messages.mapInArrow(partition_sender(settings, batch_id), "summary string").collect()
         summary = PartitionSummary.merge(json.loads(r.summary) for r in rows)
         if prior is not None:
-            n_prior = prior.count()
-            summary["rows_in"] = summary.get("rows_in", 0) + n_prior
-            if n_prior:
-                summary["skipped"]["already_delivered"] = n_prior
-            else:
+            counted = prior.groupBy("reason").count().collect()
+            by_reason = {r["reason"]: int(r["count"]) for r in counted}
+            summary["rows_in"] = summary.get("rows_in", 0) + sum(by_reason.values())
+            for reason, n in by_reason.items():
+                summary["skipped"][reason] = summary["skipped"].get(reason, 0) + n
+            if not by_reason:
                 prior = None
         journal.write_commit(opts.ledger.journal, settings.journal_key, batch_id, summary)
         lineage = opts.ledger.ingest(
@@ -226,6 +228,18 @@ class CustomerIOWriter:
         )
         if self.progress:
             self.progress(lineage)
+
+    def _exclusions(
+        self, spark: SparkSession, opts: SinkOptions, run_id: str, batch_id: int
+    ) -> list[Callable[[DataFrame], tuple[DataFrame, DataFrame]]]:
+        """The hooks that take messages out of a batch before sending, as skipped rows: the
+        caller's ``exclude`` (a migration's delivered history) and ``dedupe_window``."""
+        splits = [self.exclude] if self.exclude is not None else []
+        if opts.dedupe_window:
+            from customerio_sink.spark.dedupe import delivered_before
+
+            splits.append(delivered_before(spark, opts, run_id, batch_id))
+        return splits
 
     def _key_for_batch(
         self, spark: SparkSession, run_id: str, batch_id: int

@@ -49,6 +49,7 @@ CHANGED: dict[str, Any] = {
     "dry_run": True,
     "backfill": True,
     "hold_recent": True,
+    "dedupe_window": "7 days",
     "concurrency": 3,
     "partitions": 7,
     "key_rotation_window_s": 60.0,

@@ -111,3 +111,94 @@ def test_latest_per_key_is_refused_where_it_means_nothing() -> None:
         cio.People(user_id="id", timestamp="at", latest_per_key=True).to_mapping()  # a cdf
     with pytest.raises(ConfigError, match="latest_per_key: applies to identify and group"):
         MessageMapping(call="track", event="e", user_id="u", timestamp="t", latest_per_key=True)
+
+
+def _events(spark: Any, path: str, rows: list[tuple[str, str, str]], mode: str) -> None:
+    spark.createDataFrame(rows, "event_id STRING, uid STRING, at STRING").write.format(
+        "delta"
+    ).mode(mode).save(path)
+
+
+def test_a_row_delivered_in_an_earlier_batch_is_skipped_within_the_dedupe_window(
+    spark: Any, tmp_path: Path
+) -> None:
+    from pyspark.sql import functions as F
+
+    source = str(tmp_path / "events")
+    first = [("e1", "u1", "2026-11-20T10:00:00Z"), ("e2", "u2", "2026-11-20T11:00:00Z")]
+    _events(spark, source, first, "overwrite")
+    mapping = cio.Events(user_id="uid", event="Viewed", row_id="event_id", timestamp="at")
+
+    def run(emu: Any, job: str, checkpoint: str, **extra: Any) -> Any:
+        return cio.sync(
+            spark,
+            source=source,
+            mapping=mapping,
+            checkpoint=str(tmp_path / checkpoint),
+            ledger=str(tmp_path / "ledger"),
+            api_key=KEY,
+            endpoint=emu.url,
+            job=job,
+            progress=None,
+            **extra,
+        )
+
+    with cio.Emulator(keys=(KEY,)) as emu:
+        run(emu, "views", "cp", dedupe_window="7 days")
+        # The producer sends e1 again (and one new event) in a later batch.
+        _events(
+            spark,
+            source,
+            [("e1", "u1", "2026-11-20T10:00:00Z"), ("e3", "u3", "2026-11-21T09:00:00Z")],
+            "append",
+        )
+        second = run(emu, "views", "cp", dedupe_window="7 days")
+        ids = emu.message_id_counts()
+    assert second.totals["rows_in"] == 2
+    assert second.totals["acked"] == 1
+    assert len(ids) == 3 and set(ids.values()) == {1}  # e1 went out once
+    ledger = cio.Ledger(path=str(tmp_path / "ledger"))
+    skipped = ledger.read(spark, "skipped").collect()
+    assert [(r.reason, r.source_key) for r in skipped] == [("duplicate", "u1")]
+    acked = {r.message_id for r in ledger.read(spark, "acks").collect()}
+    assert skipped[0].related_message_id in acked
+    last = ledger.read(spark, "lineage").orderBy(F.desc("finished_at")).first()
+    assert last is not None and dict(last.skipped_by_reason) == {"duplicate": 1}
+    assert last.rows_in == last.acked + last.dead_lettered + last.parked + last.skipped
+
+    # Without the window the repeat in a later batch goes out again.
+    plain = str(tmp_path / "plain")
+    _events(spark, plain, first, "overwrite")
+    with cio.Emulator(keys=(KEY,)) as emu:
+        for rows in (first[:0], [("e1", "u1", "2026-11-20T10:00:00Z")]):
+            if rows:
+                _events(spark, plain, rows, "append")
+            cio.sync(
+                spark,
+                source=plain,
+                mapping=mapping,
+                checkpoint=str(tmp_path / "cp-plain"),
+                ledger=str(tmp_path / "ledger"),
+                api_key=KEY,
+                endpoint=emu.url,
+                job="views-plain",
+                progress=None,
+            )
+        assert max(emu.message_id_counts().values()) == 2
+
+
+def test_dedupe_window_is_checked_when_built(tmp_path: Path) -> None:
+    events = cio.Events(user_id="u", event="e", row_id="id")
+    ledger = str(tmp_path / "ledger")
+    from customerio_sink.spark.api import options
+
+    with pytest.raises(ConfigError, match="dedupe_window: a count and a unit"):
+        options(events, ledger=ledger, job="j", dry_run=True, dedupe_window="a week")
+    with pytest.raises(ConfigError, match="dedupe_window: for queue tables"):
+        options(
+            cio.People(user_id="u"), ledger=ledger, job="j", dry_run=True, dedupe_window="1 day"
+        )
+    opts = options(events, ledger=ledger, job="j", dry_run=True, dedupe_window="2 weeks")
+    from customerio_sink.spark.dedupe import window_length
+
+    assert window_length(opts.dedupe_window or "").days == 14
