@@ -142,7 +142,8 @@ _HEADER = """\
 The A/B test, ecommerce, email, live chat, mobile app and video events that Customer.io
 documents for its destinations (pages that reproduce Segment's specs), as code in
 `customerio_sink.catalog`. Customer.io's own semantic events (`User Deleted` and friends) are in
-`customerio_sink.semantic` and are not listed here.
+`customerio_sink.semantic`; they and the six Pipelines calls have a table of their own at the
+end.
 
 For each event:
 
@@ -168,6 +169,18 @@ ISO 4217 currency codes (`currency_iso4217`), absolute URLs (`url_format`), emai
 """
 
 
+_CALLS_HEADER = """
+## The Pipelines calls and Customer.io's own semantic events
+
+The six calls of the Data Pipelines API and the semantic events Customer.io defines itself
+(`customerio_sink.semantic`): the pydantic model, the client method that builds it, the Spark
+code that makes it from a queue row (or checks a semantic event's fields before sending), where
+the OpenAPI file shipped in the package describes it (the emulator validates every message
+against that file), and the test files and notebooks that name it.
+
+"""
+
+
 def render_document(root: Path | None = None) -> str:
     """The whole of ``docs/semantic-catalogue.md`` for the checkout at ``root``."""
     rows = coverage_rows(root)
@@ -176,7 +189,10 @@ def render_document(root: Path | None = None) -> str:
         f"{len(rows)} events: {confirmed} listed by Customer.io, "
         f"{len(rows) - confirmed} from Segment's spec.\n\n"
     )
-    return _HEADER + summary + render_table(rows)
+    from customerio_sink.catalog.coverage_calls import call_coverage_rows, render_call_table
+
+    calls = call_coverage_rows(root)
+    return _HEADER + summary + render_table(rows) + _CALLS_HEADER + render_call_table(calls)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

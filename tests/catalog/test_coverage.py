@@ -50,3 +50,17 @@ def test_main_writes_the_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert main([str(out)]) == 0
     assert out.read_text(encoding="utf-8") == render_document(ROOT)
     assert main([]) == 2
+
+
+def test_every_call_and_semantic_event_is_covered_too() -> None:
+    from customerio_sink import rules, semantic
+    from customerio_sink.catalog.coverage_calls import call_coverage_rows, missing_call_coverage
+
+    rows = call_coverage_rows(ROOT)
+    assert [r.name for r in rows] == [*rules.CALL_TYPES, *semantic.SEMANTIC_MODELS]
+    assert set(semantic.SEMANTIC_MODELS) == set(rules.SEMANTIC_EVENTS)
+    assert missing_call_coverage(rows) == []
+    # The table finds what it lists: a checkout without tests or notebooks shows the holes.
+    bare = call_coverage_rows(None)
+    assert "identify: tests" in missing_call_coverage(bare)
+    assert "Report Content Event: notebooks" in missing_call_coverage(bare)
