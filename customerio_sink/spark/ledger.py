@@ -194,11 +194,15 @@ class Ledger:
         )
 
     def _exists(self, spark: SparkSession, name: str) -> bool:
+        """Whether ledger table ``name`` is a Delta table now. Plain SQL, so it works on Spark
+        Connect too (``DeltaTable.isDeltaTable`` needs Delta's Connect plugin on the server)."""
         if self.schema:
             return bool(spark.catalog.tableExists(f"{self.schema}.{self.prefix}{name}"))
-        from delta.tables import DeltaTable
-
-        return bool(DeltaTable.isDeltaTable(spark, self.location(name)))
+        try:
+            row = spark.sql(f"DESCRIBE DETAIL {self.table(name)}").first()
+        except Exception:  # not a Delta table (yet): no table, or its first commit still missing
+            return False
+        return row is not None and str(row["format"]).lower() == "delta"
 
     def read(self, spark: SparkSession, name: str) -> DataFrame:
         return (
