@@ -110,10 +110,31 @@ class KeyRotation:
         self._previous: SecretKey | None = None
         self._rotated_at = 0.0
         self._table_ready = False
+        self._unreadable = False
 
-    def refresh(self) -> tuple[RotatingKey, bool]:
-        """(the key for the next batch, whether it changed since the last batch)."""
-        fresh = self.source.read()
+    def refresh(self, started_with: SecretKey | None = None) -> tuple[RotatingKey, bool]:
+        """(the key for the next batch, whether it changed since the last batch).
+
+        Where the source cannot be read — on Spark Connect, foreachBatch runs in a process of
+        the server, which has neither the job's environment nor its secret scope — the key
+        the job started with (``started_with``) is kept, and that is said once in the log.
+        """
+        try:
+            fresh = self.source.read()
+        except ConfigError:
+            kept = self._current or started_with
+            if kept is None:
+                raise
+            if not self._unreadable:
+                log.warning(
+                    "the API key cannot be read again from %s %s in this process; keeping the "
+                    "key the job started with (fingerprint %s)",
+                    self.source.kind,
+                    self.source.name,
+                    kept.fingerprint(),
+                )
+                self._unreadable = True
+            fresh = kept
         now = self._clock()
         rotated = self._current is not None and fresh != self._current
         if rotated:
@@ -144,7 +165,7 @@ class KeyRotation:
         """
         from customerio_sink.spark.ops_tables import append_ops, ensure_ops_table
 
-        key, rotated = self.refresh()
+        key, rotated = self.refresh(options.api_key)
         row = {
             "job": options.job,
             "run_id": run_id,
@@ -170,7 +191,11 @@ class KeyRotation:
 
         from pyspark import InheritableThread
 
-        thread: Any = InheritableThread(target=write, name="customerio-key-audit")
+        from customerio_sink.spark.session import is_connect
+
+        # On Connect the thread needs the session (there is no SparkContext to inherit from).
+        session = {"session": spark} if is_connect(spark) else {}
+        thread: Any = InheritableThread(target=write, name="customerio-key-audit", **session)
         thread.start()
 
         def wait() -> None:

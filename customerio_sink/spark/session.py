@@ -28,6 +28,7 @@ ENV_DELTA_PACKAGE = "CUSTOMERIO_SINK_DELTA_PACKAGE"  # Maven coordinate override
 ENV_DELTA_JARS = "CUSTOMERIO_SINK_DELTA_JARS"  # comma-separated local JAR paths (offline)
 ENV_MAVEN_REPO = "CUSTOMERIO_SINK_MAVEN_REPO"  # extra Maven repository / mirror URL
 ENV_VERBOSE = "CUSTOMERIO_SINK_VERBOSE"  # 1: show Spark's and Ivy's startup output
+ENV_REMOTE = "SPARK_REMOTE"  # sc://host:port — connect to a Spark Connect server instead
 
 
 def on_databricks() -> bool:
@@ -162,7 +163,9 @@ def get_spark(
 ) -> SparkSession:
     """Return the active SparkSession, or build a local one with Delta Lake.
 
-    On Databricks, or when a session is already active, that session is returned as it is.
+    On Databricks, or when a session is already active, that session is returned as it is. With
+    ``$SPARK_REMOTE`` set (``sc://host:port``, as pyspark reads it) it is a Spark Connect session
+    of that server — how the jobs run against serverless or shared clusters.
     Otherwise a local session is built (``master``, ``shuffle_partitions`` and ``extra_conf``
     apply only then). A local session starts quietly: the Ivy resolution report and Spark's
     startup warnings are kept off the console (and saved to a file named in the error if the
@@ -175,6 +178,10 @@ def get_spark(
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
+    remote = os.environ.get(ENV_REMOTE, "").strip()
+    if remote and not on_databricks():
+        # A Spark Connect server (serverless, a shared cluster, a local one): no JVM here.
+        return SparkSession.builder.remote(remote).getOrCreate()
     if on_databricks() or SparkContext._active_spark_context is not None:
         # The running application's session. Not getActiveSession(): on a thread that ran a
         # foreachBatch, that can be the stream's private clone of the session.

@@ -100,3 +100,48 @@ def test_datasource_door_on_connect(connect_url: str, tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0 and "OK" in done.stdout, done.stderr[-3000:]
+
+
+def test_the_jobs_run_on_connect_with_spark_remote(connect_url: str, tmp_path: Path) -> None:
+    """A streaming job's CLI, as a user runs it against serverless: ``SPARK_REMOTE`` set, no
+    JVM in the job's process. Every row acked once; a second run sends nothing."""
+    import os
+    import subprocess
+    import sys
+
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.builder.remote(connect_url).getOrCreate()
+    source = str(tmp_path / "events")
+    rows = [(f"u{i}", f"e{i}", "Signed Up") for i in range(7)]
+    spark.createDataFrame(rows, "uid STRING, eid STRING, ev STRING").write.format("delta").save(
+        source
+    )
+    argv = [
+        "--source", source,
+        "--checkpoint", str(tmp_path / "cp"),
+        "--ledger-path", str(tmp_path / "ledger"),
+        "--user-id-column", "uid",
+        "--event-column", "ev",
+        "--row-id-column", "eid",
+    ]  # fmt: skip
+    with cio.Emulator(keys=(KEY,)) as emu:
+        env = {**os.environ, "SPARK_REMOTE": connect_url, "CUSTOMERIO_API_KEY": KEY}
+        runs = [
+            subprocess.run(
+                [sys.executable, "-m", "streaming_jobs.sync_events", *argv, "--endpoint", emu.url],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            for _ in range(2)
+        ]
+        counts = emu.message_id_counts()
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-3000:]
+    assert len(counts) == 7 and set(counts.values()) == {1}
+    assert "rows 7, acks 7" in runs[0].stdout, runs[0].stdout
+    assert KEY not in runs[0].stdout + runs[0].stderr
+    acks = spark.read.format("delta").load(str(tmp_path / "ledger" / "acks"))
+    assert acks.select("message_id").distinct().count() == 7

@@ -195,3 +195,24 @@ def test_the_rotation_window_closes(monkeypatch: pytest.MonkeyPatch) -> None:
 
     again = pickle.loads(pickle.dumps(RotatingKey(KEY_B, previous=KEY_A)))
     assert again.previous == SecretKey(KEY_A) and "rotation-key" not in repr(again)
+
+
+def test_where_the_key_cannot_be_read_again_the_starting_key_is_kept(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # On Spark Connect foreachBatch runs in a process of the server: the job's environment
+    # variable is not there. Before, every batch failed with "CUSTOMERIO_API_KEY is not set".
+    from customerio_sink.errors import ConfigError
+
+    monkeypatch.delenv("CIO_TEST_GONE_KEY", raising=False)
+    started = SecretKey("s" * 24)
+    rotation = KeyRotation(KeySource.env("CIO_TEST_GONE_KEY"))
+    with caplog.at_level(logging.WARNING, logger="customerio_sink"):
+        for _ in range(3):
+            key, rotated = rotation.refresh(started)
+            assert key == started and not rotated
+    warnings = [r for r in caplog.records if "cannot be read again" in r.getMessage()]
+    assert len(warnings) == 1  # said once, with a fingerprint, never the key
+    assert "s" * 24 not in caplog.text and started.fingerprint() in caplog.text
+    with pytest.raises(ConfigError, match="CIO_TEST_GONE_KEY"):
+        KeyRotation(KeySource.env("CIO_TEST_GONE_KEY")).refresh()  # and nothing to keep
