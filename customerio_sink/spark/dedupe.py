@@ -32,12 +32,34 @@ if TYPE_CHECKING:
 
     from customerio_sink.spark.options import SinkOptions
 
-__all__ = ["WINDOW_PATTERN", "check_window", "delivered_before", "window_length"]
+__all__ = [
+    "LATEST_CALLS",
+    "WINDOW_PATTERN",
+    "check_latest",
+    "check_window",
+    "delivered_before",
+    "window_length",
+]
 
 #: A window as ``dedupe_window`` takes it: a count and a unit (``"36 hours"``, ``"7 days"``).
 WINDOW_PATTERN = re.compile(r"\s*([1-9][0-9]{0,5})\s+(second|minute|hour|day|week)s?\s*", re.I)
 
 Split = Callable[["DataFrame"], tuple["DataFrame", "DataFrame"]]
+
+
+#: Queue calls whose rows are snapshots of a key, where ``latest_per_key`` may keep the latest.
+LATEST_CALLS = ("identify", "group")
+
+
+def check_latest(source: str, call: str, timestamp: str | None) -> None:
+    """ConfigError unless a mapping with ``latest_per_key`` can keep a key's latest row."""
+    if source != "queue" or call not in LATEST_CALLS:
+        raise ConfigError(
+            "latest_per_key: applies to identify and group queues (a change feed is already "
+            "sent as one net change per key; events are each sent)"
+        )
+    if not timestamp:
+        raise ConfigError("latest_per_key needs timestamp=<column> (it orders a key's rows)")
 
 
 def check_window(window: str | None, source: str) -> None:

@@ -30,6 +30,8 @@ from customerio_sink.rules import CALL_TYPES, MAX_MESSAGE_BYTES, TRIGGER_WINDOW_
 from customerio_sink.rules import (
     SEMANTIC_EVENTS as SEMANTIC_EVENTS,  # re-exported: read from here by spark.order
 )
+from customerio_sink.spark.compat import make_valid_utf8
+from customerio_sink.spark.dedupe import check_latest
 from customerio_sink.spark.mapping_builder import (
     Builder,
     Message,
@@ -43,9 +45,8 @@ from customerio_sink.spark.mapping_builder import (
 )
 from customerio_sink.spark.mapping_cdf import cdf_message
 from customerio_sink.spark.mapping_queue import queue_message, queue_row_ident
-from customerio_sink.spark.mapping_semantic import SEMANTIC_COLUMN, with_semantic_errors
+from customerio_sink.spark.mapping_semantic import semantic_checks
 from customerio_sink.spark.mapping_time import iso_text, micros_text
-from customerio_sink.spark.quality import QUALITY_COLUMN, with_quality_errors
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -60,8 +61,6 @@ __all__ = [
 
 CALLS = CALL_TYPES
 ENTITIES = ("person", "object", "relationship", "device")
-#: Queue calls whose rows are snapshots of a key, where ``latest_per_key`` may keep the latest.
-LATEST_CALLS = ("identify", "group")
 
 
 @dataclass(frozen=True)
@@ -149,13 +148,8 @@ class MessageMapping:
             raise ConfigError("give properties columns or properties_json, not both")
         if self.family and (self.source != "queue" or self.call != "track"):
             raise ConfigError("family: the catalogue's rules apply to track calls of a queue")
-        if self.latest_per_key and (self.source != "queue" or self.call not in LATEST_CALLS):
-            raise ConfigError(
-                "latest_per_key: applies to identify and group queues (a change feed is already "
-                "sent as one net change per key; events are each sent)"
-            )
-        if self.latest_per_key and not self.timestamp:
-            raise ConfigError("latest_per_key needs timestamp=<column> (it orders a key's rows)")
+        if self.latest_per_key:
+            check_latest(self.source, self.call, self.timestamp)
 
     @property
     def key_column(self) -> str | None:
@@ -343,16 +337,9 @@ def _output(b: Builder, row: Row, message: Message, hold_recent: bool) -> DataFr
     ts, is_delete, event, msg_type = row.ts, row.is_delete, message.event, message.type
     id_checks = row.id_checks + message.id_checks
     checks = id_checks + row.checks + message.checks + [(row.ts_error.isNotNull(), row.ts_error)]
-    df = row.df
-    if b.m.family:  # the semantic catalogue's rules, after the message's own
-        df = with_quality_errors(df, b.m)
-        quality = F.col(QUALITY_COLUMN)
-        checks.append((quality.isNotNull(), quality))
-    if not b.is_cdf:  # Customer.io's own semantic events (devices, deletes…): their fields
-        df = with_semantic_errors(df, b.m, event)
-        if SEMANTIC_COLUMN in df.columns:
-            semantic = F.col(SEMANTIC_COLUMN)
-            checks.append((semantic.isNotNull(), semantic))
+    # The catalogue's rules of a declared family, then Customer.io's own semantic events' fields.
+    df, more = semantic_checks(row.df, b.m, event)
+    checks += more
     df = df.select("*", message.payload.alias("__cio_payload"))
     payload = F.col("__cio_payload")
     raw_json = b.raw_json_spans(payload)
@@ -387,10 +374,10 @@ def _output(b: Builder, row: Row, message: Message, hold_recent: bool) -> DataFr
     in_window = is_event & (F.coalesce(recent, F.lit(False)) | stamped)
     return df.select(
         # Valid UTF-8 as the engine reads them (a row with bad bytes is already an error).
-        F.make_valid_utf8(row.key).alias("key"),
+        make_valid_utf8(row.key).alias("key"),
         row.mid.alias("message_id"),
         msg_type.alias("type"),
-        F.make_valid_utf8(event.cast("string")).alias("event"),
+        make_valid_utf8(event.cast("string")).alias("event"),
         # A string column: its Arrow form is the UTF-8 bytes the engine sends, viewed as binary
         # on the Python side without a copy (``encode`` would re-validate every byte).
         payload.alias("payload"),

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from customerio_sink.spark.compat import is_valid_utf8
+
 if TYPE_CHECKING:
     from pyspark.sql import Column
 
@@ -103,7 +105,7 @@ def utf8_errors(columns: list[tuple[str, Column]]) -> list[Check]:
     F = _F()
     return [
         (
-            ~F.coalesce(F.is_valid_utf8(value), F.lit(True)),
+            ~F.coalesce(is_valid_utf8(value), F.lit(True)),
             F.lit(f"{name}: not valid UTF-8 [utf8]"),
         )
         for name, value in columns

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from customerio_sink.spark.mapping import MessageMapping
 
-__all__ = ["SEMANTIC_COLUMN", "with_semantic_errors"]
+__all__ = ["SEMANTIC_COLUMN", "semantic_checks", "with_semantic_errors"]
 
 #: The column :func:`with_semantic_errors` adds: the first broken rule's reason, or NULL.
 SEMANTIC_COLUMN = "__cio_semantic"
@@ -166,3 +166,24 @@ def with_semantic_errors(df: DataFrame, m: MessageMapping, event: Column) -> Dat
     # Rows of other events skip every probe: one test of the name decides.
     guarded = F.when(event.isin(*names), error)
     return df.withColumn(SEMANTIC_COLUMN, guarded)
+
+
+def semantic_checks(
+    df: DataFrame, m: MessageMapping, event: Column
+) -> tuple[DataFrame, list[tuple[Column, Column]]]:
+    """``df`` with the columns of the row's semantic checks, and those checks (condition,
+    reason): the catalogue's rules when the mapping declares a family
+    (:mod:`customerio_sink.spark.quality`), then Customer.io's own semantic events' fields."""
+    from pyspark.sql import functions as F
+
+    from customerio_sink.spark.quality import QUALITY_COLUMN, with_quality_errors
+
+    checks = []
+    if m.family:
+        df = with_quality_errors(df, m)
+        checks.append((F.col(QUALITY_COLUMN).isNotNull(), F.col(QUALITY_COLUMN)))
+    if m.source != "cdf":
+        df = with_semantic_errors(df, m, event)
+        if SEMANTIC_COLUMN in df.columns:
+            checks.append((F.col(SEMANTIC_COLUMN).isNotNull(), F.col(SEMANTIC_COLUMN)))
+    return df, checks
