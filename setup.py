@@ -34,6 +34,14 @@ LOCAL = [
     # notebooks/11_reporting_and_analytics plots the dashboard (Databricks runtimes ship it).
     "matplotlib>=3.8",
 ]
+# The matrix's Spark 3.5 leg (`make test-matrix`): the 3.5 line with the Delta release built for
+# it, whose JARs (delta-spark_2.12) resolve from Maven Central.
+SPARK35 = [
+    "pyspark==3.5.7",
+    "delta-spark==3.3.2",
+    "pyarrow>=15",
+    "pandas>=2.2,<3",
+]
 # Optional PII protection of dead letters and the retry queue (customerio_sink.protect): Fernet
 # field encryption. Databricks runtimes already ship cryptography.
 PROTECT = [
@@ -99,6 +107,7 @@ setup(
     extras_require={
         "spark": SPARK,
         "local": LOCAL,
+        "spark35": SPARK35,
         "protect": PROTECT,
         "dev": DEV,
         "docs": DOCS,

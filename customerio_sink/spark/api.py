@@ -177,7 +177,7 @@ def _batch(
     progress: Callable[[str], None] | None,
     front_door: str,
 ) -> SyncResult:
-    from customerio_sink.spark.datasource import batch_run_id
+    from customerio_sink.spark.writer import batch_run_id
 
     run = batch_run_id(run_id)
     result = SyncResult(job=opts.job, query_id=run)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pyspark.sql import Column
 
-__all__ = ["is_valid_utf8", "make_valid_utf8"]
+__all__ = ["is_valid_utf8", "ltrim_space", "make_valid_utf8", "try_cast"]
 
 
 def _native(name: str) -> bool:
@@ -40,3 +40,24 @@ def make_valid_utf8(text: Column, *, native: bool | None = None) -> Column:
     if native if native is not None else _native("make_valid_utf8"):
         return F.make_valid_utf8(text)
     return F.decode(F.encode(text, "UTF-8"), "UTF-8")
+
+
+def try_cast(value: Column, to: str) -> Column:
+    """``value`` cast to ``to``, NULL where it does not convert (``Column.try_cast``, Spark 4).
+    Spark 3.5 has no ``try_cast`` on columns; its plain cast gives NULL the same way unless
+    ANSI mode is on (off by default there, and on Databricks runtimes of that line)."""
+    if hasattr(type(value), "try_cast"):  # (a Column answers any attribute with a field)
+        return value.try_cast(to)
+    return value.cast(to)
+
+
+def ltrim_space(text: Column) -> Column:
+    """``text`` without leading JSON white space (space, tab, CR, LF). Spark 4's ``ltrim``
+    takes the characters to trim; Spark 3.5's trims spaces only, so there a pattern does it."""
+    import inspect
+
+    from pyspark.sql import functions as F
+
+    if len(inspect.signature(F.ltrim).parameters) > 1:
+        return F.ltrim(text, F.lit(" \t\r\n"))
+    return F.regexp_replace(text, r"^[ \t\r\n]+", "")

@@ -21,25 +21,31 @@ after ``start()`` or ``save()``. ``cio.flush()`` waits for it.
 from __future__ import annotations
 
 import contextlib
-import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from pyspark.sql.datasource import (
-    DataSource,
-    DataSourceStreamWriter,
-    DataSourceWriter,
-    WriterCommitMessage,
-)
+from customerio_sink.errors import ConfigError
+
+try:
+    from pyspark.sql.datasource import (
+        DataSource,
+        DataSourceStreamWriter,
+        DataSourceWriter,
+        WriterCommitMessage,
+    )
+except ImportError:  # Spark 3.5: no Python Data Source API
+    raise ConfigError(
+        "format('customerio') (the Python Data Source door) needs Spark 4.0 or newer; on this "
+        "Spark use the foreachBatch door: cio.sync(..., front_door='foreachBatch') or cio.writer"
+    ) from None
 
 from customerio_sink import journal
 from customerio_sink.engine import INPUT_COLUMNS, PartitionSummary, run_partition
-from customerio_sink.errors import ConfigError
 from customerio_sink.spark.listener import ingest_committed
 from customerio_sink.spark.options import SinkOptions
+from customerio_sink.spark.writer import batch_run_id
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row, SparkSession
@@ -254,16 +260,3 @@ class CustomerIODataSource(DataSource):
 
     def streamWriter(self, schema: Any, overwrite: bool) -> CustomerIOStreamWriter:
         return CustomerIOStreamWriter(dict(self.options), schema, registry=self.registry)
-
-
-def batch_run_id(given: str | None = None) -> str:
-    """The run id of a batch write: ``given`` (checked), else ``batch-<UTC time>-<hex>``."""
-    if given is None or given == "":
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        return f"batch-{stamp}-{uuid.uuid4().hex[:8]}"
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", given):
-        raise ConfigError(
-            f"option run_id: 1-100 letters, digits, '.', '_' or '-' (it names ledger rows and "
-            f"journal paths), got {given!r}"
-        )
-    return given

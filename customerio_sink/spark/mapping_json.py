@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from customerio_sink.spark.compat import is_valid_utf8
+from customerio_sink.spark.compat import is_valid_utf8, ltrim_space
 
 if TYPE_CHECKING:
     from pyspark.sql import Column
@@ -88,7 +88,7 @@ def exact_object_errors(raw: Column, column: str, field_name: str) -> list[Check
         with_sentinel == 2
     )
     # One complete value whose first character is "{" is an object.
-    is_object = F.ltrim(raw, F.lit(" \t\r\n")).startswith("{")
+    is_object = ltrim_space(raw).startswith("{")
     return [
         (
             raw.isNotNull() & ~F.coalesce(one_value & is_object, F.lit(False)),

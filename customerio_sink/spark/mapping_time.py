@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from customerio_sink.rules import FUTURE_LIMIT_HOURS
+from customerio_sink.spark.compat import try_cast
 
 if TYPE_CHECKING:
     from pyspark.sql import Column
@@ -99,7 +100,7 @@ def parse_time(raw: Column, kind: str) -> tuple[Column, Column, str]:
     text = raw.cast("string")
     zoned = F.coalesce(F.try_to_timestamp(text), F.try_to_timestamp(text, F.lit(ISO_FORMAT)))
     ts = F.when(text.rlike(_ZONED), zoned).otherwise(
-        _utc_wall_clock(text.try_cast("timestamp_ntz"))
+        _utc_wall_clock(try_cast(text, "timestamp_ntz"))
     )
     return ts, raw.isNotNull() & ts.isNull(), "is not an ISO-8601 date-time"
 

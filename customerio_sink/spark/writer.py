@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from customerio_sink import journal
 from customerio_sink.engine import PartitionSummary, SendSettings, run_partition
+from customerio_sink.errors import ConfigError
 from customerio_sink.spark.ledger import check_journal_shared
 from customerio_sink.spark.mapping import raw_json_columns, to_messages
 from customerio_sink.spark.options import SinkOptions
@@ -25,7 +28,7 @@ from customerio_sink.spark.options import SinkOptions
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["CustomerIOWriter", "partition_sender", "run_id_of", "send_settings"]
+__all__ = ["CustomerIOWriter", "batch_run_id", "partition_sender", "run_id_of", "send_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -258,3 +261,16 @@ def write_batch(df: DataFrame, options: SinkOptions, batch_id: int = 0) -> dict[
     writer = CustomerIOWriter(options, front_door="batch")
     writer(df, batch_id)
     return writer.history[-1]
+
+
+def batch_run_id(given: str | None = None) -> str:
+    """The run id of a batch write: ``given`` (checked), else ``batch-<UTC time>-<hex>``."""
+    if given is None or given == "":
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        return f"batch-{stamp}-{uuid.uuid4().hex[:8]}"
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", given):
+        raise ConfigError(
+            f"option run_id: 1-100 letters, digits, '.', '_' or '-' (it names ledger rows and "
+            f"journal paths), got {given!r}"
+        )
+    return given

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,13 @@ from customerio_sink.spark.mapping import MessageMapping
 from customerio_sink.spark.options import SinkOptions
 
 KEY = "sink-test-key"
+
+#: Tests of the Python Data Source door: Spark 4.0 and newer have its API (the matrix's Spark 3.5
+#: leg runs the rest).
+HAS_DATASOURCE = importlib.util.find_spec("pyspark.sql.datasource") is not None
+NEEDS_DATASOURCE = pytest.mark.skipif(
+    not HAS_DATASOURCE, reason="this Spark has no Python Data Source API (Spark 4.0+)"
+)
 
 PEOPLE = MessageMapping(
     source="cdf", entity="person", user_id="id", traits=("email", "plan", "score")

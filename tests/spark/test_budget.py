@@ -19,11 +19,10 @@ from pyspark.sql import functions as F
 
 from customerio_sink.emulator import Emulator
 from customerio_sink.errors import ConfigError
-from customerio_sink.spark.datasource import CustomerIODataSource, prepare
 from customerio_sink.spark.options import SinkOptions
 from customerio_sink.spark.runner import read_source, run_sync
 
-from .conftest import EVENTS, KEY, sink_options
+from .conftest import EVENTS, KEY, NEEDS_DATASOURCE, sink_options
 
 pytestmark = pytest.mark.spark
 
@@ -126,6 +125,7 @@ def test_a_429_pauses_every_task_of_the_job(spark: Any, tmp_path: Path) -> None:
         assert during == [], f"{len(during)} requests during a {r.retry_after:g} s pause"
 
 
+@NEEDS_DATASOURCE
 def test_the_key_is_not_in_plans_progress_or_the_sql_ui(
     spark: Any, tmp_path: Path, emulator: Any
 ) -> None:
@@ -184,9 +184,12 @@ def test_the_api_key_option_is_refused_with_the_right_name(tmp_path: Path) -> No
     )
 
 
+@NEEDS_DATASOURCE
 def test_prepare_tells_the_data_source_how_many_tasks_send(
     spark: Any, tmp_path: Path, emulator: Any
 ) -> None:
+    from customerio_sink.spark.datasource import CustomerIODataSource, prepare
+
     path = str(tmp_path / "events")
     _events(spark, path, 3, "e")
     opts = sink_options(tmp_path, emulator, EVENTS, "shape", rate_requests=3000)

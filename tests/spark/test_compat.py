@@ -45,3 +45,26 @@ def test_the_fallbacks_agree_with_spark_4(spark: Any) -> None:
         if r.h is not None:
             assert r.repaired_ok, r.h  # the repair is valid UTF-8
             assert r.kept == r.native, r.h  # and changes exactly the invalid strings
+
+
+def test_the_trim_and_cast_stand_ins_agree_with_spark_4(spark: Any) -> None:
+    from pyspark.sql import functions as F
+
+    texts = [' \t\r\n{"a":1}', "{}", "  x ", "\u00a0{", "", None, "2026-01-02 03:04:05", "nope"]
+    df = spark.createDataFrame([(t,) for t in texts], "t STRING")
+    trimmed = df.select(
+        F.ltrim("t", F.lit(" \t\r\n")).alias("native"),
+        F.regexp_replace("t", r"^[ \t\r\n]+", "").alias("fallback"),  # compat.ltrim_space's
+    ).collect()
+    assert all(r.native == r.fallback for r in trimmed), trimmed
+    previous = spark.conf.get("spark.sql.ansi.enabled")
+    spark.conf.set("spark.sql.ansi.enabled", "false")  # as Spark 3.5 runs by default
+    try:
+        cast = df.select(
+            F.col("t").try_cast("timestamp_ntz").alias("native"),
+            F.col("t").cast("timestamp_ntz").alias("fallback"),  # compat.try_cast's on 3.5
+        ).collect()
+    finally:
+        spark.conf.set("spark.sql.ansi.enabled", previous)
+    assert all(r.native == r.fallback for r in cast), cast
+    assert sum(r.native is not None for r in cast) == 1

@@ -62,7 +62,7 @@ def _child(emu: Emulator, tmp_path: Path, source: str, out: Path) -> subprocess.
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, emu.url, source, *args],
         stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / f"{out.stem}.err", "wb"),  # noqa: SIM115 - the child owns it
+        stderr=open(tmp_path / f"{out.stem}.err", "wb"),
         start_new_session=True,  # its own group: the JVMs and workers are killed with it
     )
 
