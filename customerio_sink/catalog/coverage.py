@@ -48,7 +48,7 @@ class CoverageRow:
     notebooks: tuple[str, ...]
 
 
-def _files(root: Path, folder: str, suffixes: tuple[str, ...]) -> list[tuple[str, str]]:
+def source_files(root: Path, folder: str, suffixes: tuple[str, ...]) -> list[tuple[str, str]]:
     base = root / folder
     if not base.is_dir():
         return []
@@ -66,8 +66,8 @@ def _naming(event: str, files: list[tuple[str, str]]) -> tuple[str, ...]:
 
 def coverage_rows(root: Path | None = None) -> list[CoverageRow]:
     """One row per catalogue event, in catalogue order; ``root`` is the project checkout."""
-    tests = _files(root, TESTS_DIR, (".py",)) if root else []
-    notebooks = _files(root, NOTEBOOKS_DIR, (".py", ".ipynb")) if root else []
+    tests = source_files(root, TESTS_DIR, (".py",)) if root else []
+    notebooks = source_files(root, NOTEBOOKS_DIR, (".py", ".ipynb")) if root else []
     rows = []
     for event, model in CATALOG.items():
         builder = getattr(model, "build_call", None)

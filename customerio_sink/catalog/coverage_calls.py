@@ -23,6 +23,7 @@ from pathlib import Path
 
 from customerio_sink import models, rules, semantic
 from customerio_sink.calls import MessageCalls
+from customerio_sink.catalog.coverage import source_files
 
 __all__ = ["CallCoverageRow", "call_coverage_rows", "missing_call_coverage", "render_call_table"]
 
@@ -42,17 +43,6 @@ class CallCoverageRow:
     openapi: str
     tests: tuple[str, ...]
     notebooks: tuple[str, ...]
-
-
-def _files(root: Path, folder: str, suffixes: tuple[str, ...]) -> list[tuple[str, str]]:
-    base = root / folder
-    if not base.is_dir():
-        return []
-    return [
-        (path.relative_to(root).as_posix(), path.read_text(encoding="utf-8", errors="replace"))
-        for path in sorted(base.rglob("*"))
-        if path.is_file() and path.suffix in suffixes and "__pycache__" not in path.parts
-    ]
 
 
 def _naming(pattern: re.Pattern[str], files: list[tuple[str, str]]) -> tuple[str, ...]:
@@ -94,8 +84,8 @@ def call_coverage_rows(root: Path | None = None) -> list[CallCoverageRow]:
     """One row per Pipelines call, then one per semantic event; ``root`` is the checkout."""
     from customerio_sink.spark.mapping_queue import queue_builders
 
-    tests = _files(root, TESTS_DIR, (".py",)) if root else []
-    notebooks = _files(root, NOTEBOOKS_DIR, (".py", ".ipynb")) if root else []
+    tests = source_files(root, TESTS_DIR, (".py",)) if root else []
+    notebooks = source_files(root, NOTEBOOKS_DIR, (".py", ".ipynb")) if root else []
     paths, spec = _openapi()
     builders = queue_builders()
     rows = []

@@ -83,3 +83,33 @@ def create_people(spark: Any, path: str, n: int) -> None:
         .mode("append")
         .save(path)
     )
+
+
+def sync_into(
+    spark: Any,
+    emu: Emulator,
+    tmp_path: Path,
+    source: str,
+    mapping: Any,
+    job: str,
+    *,
+    key: str,
+    checkpoint: str = "cp",
+    **settings: Any,
+) -> Any:
+    """``cio.sync`` of ``source`` into the emulator, with the test's ledger (``tmp_path/ledger``)
+    and checkpoint (``tmp_path/<checkpoint>``), quietly."""
+    import customerio_sink as cio
+
+    return cio.sync(
+        spark,
+        source=source,
+        mapping=mapping,
+        checkpoint=str(tmp_path / checkpoint),
+        ledger=str(tmp_path / "ledger"),
+        api_key=key,
+        endpoint=emu.url,
+        job=job,
+        progress=None,
+        **settings,
+    )

@@ -14,6 +14,8 @@ import customerio_sink as cio
 from customerio_sink.errors import ConfigError
 from customerio_sink.spark.mapping import MessageMapping
 
+from .conftest import sync_into
+
 pytestmark = pytest.mark.spark
 
 KEY = "dedupe-key-0123456789"
@@ -32,18 +34,7 @@ LATEST = {"u1": "team", "u2": "free", "u3": "solo"}
 
 
 def _sync(spark: Any, tmp_path: Path, source: str, emu: Any, mapping: Any) -> Any:
-    return cio.sync(
-        spark,
-        source=source,
-        mapping=mapping,
-        checkpoint=str(tmp_path / "cp"),
-        ledger=str(tmp_path / "ledger"),
-        api_key=KEY,
-        endpoint=emu.url,
-        job="snapshots",
-        progress=None,
-        backfill=True,
-    )
+    return sync_into(spark, emu, tmp_path, source, mapping, "snapshots", key=KEY, backfill=True)
 
 
 def test_a_queue_of_snapshots_sends_each_keys_latest_row_and_accounts_for_the_rest(
@@ -130,17 +121,8 @@ def test_a_row_delivered_in_an_earlier_batch_is_skipped_within_the_dedupe_window
     mapping = cio.Events(user_id="uid", event="Viewed", row_id="event_id", timestamp="at")
 
     def run(emu: Any, job: str, checkpoint: str, **extra: Any) -> Any:
-        return cio.sync(
-            spark,
-            source=source,
-            mapping=mapping,
-            checkpoint=str(tmp_path / checkpoint),
-            ledger=str(tmp_path / "ledger"),
-            api_key=KEY,
-            endpoint=emu.url,
-            job=job,
-            progress=None,
-            **extra,
+        return sync_into(
+            spark, emu, tmp_path, source, mapping, job, key=KEY, checkpoint=checkpoint, **extra
         )
 
     with cio.Emulator(keys=(KEY,)) as emu:
@@ -173,16 +155,8 @@ def test_a_row_delivered_in_an_earlier_batch_is_skipped_within_the_dedupe_window
         for rows in (first[:0], [("e1", "u1", "2026-11-20T10:00:00Z")]):
             if rows:
                 _events(spark, plain, rows, "append")
-            cio.sync(
-                spark,
-                source=plain,
-                mapping=mapping,
-                checkpoint=str(tmp_path / "cp-plain"),
-                ledger=str(tmp_path / "ledger"),
-                api_key=KEY,
-                endpoint=emu.url,
-                job="views-plain",
-                progress=None,
+            sync_into(
+                spark, emu, tmp_path, plain, mapping, "views-plain", key=KEY, checkpoint="cp-plain"
             )
         assert max(emu.message_id_counts().values()) == 2
 

@@ -14,6 +14,8 @@ from customerio_sink.catalog import check
 from customerio_sink.errors import ConfigError
 from customerio_sink.rules import split_reason
 
+from .conftest import sync_into
+
 pytestmark = pytest.mark.spark
 
 KEY = "quality-key-0123456789"
@@ -63,17 +65,7 @@ def test_rows_breaking_catalogue_rules_are_dead_lettered_before_any_request(
         user_id="uid", event_column="ev", properties_json="props", row_id="id", family="all"
     )
     with cio.Emulator(keys=(KEY,), strict_default=True) as emu:
-        result = cio.sync(
-            spark,
-            source=source,
-            mapping=mapping,
-            checkpoint=str(tmp_path / "cp"),
-            ledger=str(tmp_path / "ledger"),
-            api_key=KEY,
-            endpoint=emu.url,
-            job="quality",
-            progress=None,
-        )
+        result = sync_into(spark, emu, tmp_path, source, mapping, "quality", key=KEY)
         sent = {m["userId"]: m for m in emu.messages()}
         rejections = emu.rejections()
         duplicates = emu.stats().duplicates
@@ -174,17 +166,7 @@ def test_customerios_own_semantic_events_missing_required_fields_never_reach_the
         user_id="uid", event_column="ev", properties_json="props", context_json="ctx", row_id="id"
     )
     with cio.Emulator(keys=(KEY,), strict_default=True) as emu:
-        result = cio.sync(
-            spark,
-            source=source,
-            mapping=mapping,
-            checkpoint=str(tmp_path / "cp"),
-            ledger=str(tmp_path / "ledger"),
-            api_key=KEY,
-            endpoint=emu.url,
-            job="semantic",
-            progress=None,
-        )
+        result = sync_into(spark, emu, tmp_path, source, mapping, "semantic", key=KEY)
         sent = {m["userId"] for m in emu.messages()}
         rejections = emu.rejections()
         requests = emu.stats().requests
