@@ -102,16 +102,16 @@ def test_datasource_door_on_connect(connect_url: str, tmp_path: Path) -> None:
     assert done.returncode == 0 and "OK" in done.stdout, done.stderr[-3000:]
 
 
-def test_the_jobs_run_on_connect_with_spark_remote(connect_url: str, tmp_path: Path) -> None:
+def test_the_jobs_run_on_connect_with_spark_remote(
+    connect_url: str, connect_spark: Any, tmp_path: Path
+) -> None:
     """A streaming job's CLI, as a user runs it against serverless: ``SPARK_REMOTE`` set, no
     JVM in the job's process. Every row acked once; a second run sends nothing."""
     import os
     import subprocess
     import sys
 
-    from pyspark.sql import SparkSession
-
-    spark = SparkSession.builder.remote(connect_url).getOrCreate()
+    spark = connect_spark  # (builder.remote here would clash with the suite's classic session)
     source = str(tmp_path / "events")
     rows = [(f"u{i}", f"e{i}", "Signed Up") for i in range(7)]
     spark.createDataFrame(rows, "uid STRING, eid STRING, ev STRING").write.format("delta").save(
