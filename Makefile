@@ -26,7 +26,7 @@ $(STAMP): setup.py pyproject.toml
 dev: $(STAMP) ## create .venv and install the package with the local (pinned Spark + Delta), dev and docs extras
 
 demo: $(STAMP) ## run the end-to-end demo: emulator + local Spark/Delta + the streaming jobs
-	$(PY) -m customerio_sink.demo
+	$(PY) -m streaming_jobs.demo
 
 docs: $(STAMP) ## build the documentation site into site/ (strict: any warning fails)
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir site

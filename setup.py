@@ -42,7 +42,7 @@ SPARK35 = [
     "pyarrow>=15",
     "pandas>=2.2,<3",
 ]
-# Optional PII protection of dead letters and the retry queue (customerio_sink.protect): Fernet
+# Optional PII protection of dead letters and the retry queue (customerio_sink.spark.protect): Fernet
 # field encryption. Databricks runtimes already ship cryptography.
 PROTECT = [
     "cryptography>=41",

@@ -1,7 +1,8 @@
 """Where the sink's time goes: row → message → JSON → body → HTTP → ack, piece by piece.
 
 The executor side (the Python workers) is profiled by calling
-:func:`customerio_sink.engine.run_partition` directly, in this process, on Arrow-shaped input:
+:func:`customerio_sink.engine.partition.run_partition` directly, in this process, on Arrow-shaped
+input:
 the mapped DataFrame (:func:`~customerio_sink.spark.mapping.to_messages`) of a sample is
 collected once as Arrow, and the profiled run gets its record batches as they are, exactly as
 the foreachBatch writer's ``mapInArrow`` function hands them over (``to_pydict()`` of the same
@@ -100,8 +101,8 @@ def profile_executor(
     import pyarrow as pa
     from pyinstrument import Profiler
 
-    from customerio_sink.engine import SendSettings, run_partition
-    from customerio_sink.secrets import SecretKey
+    from customerio_sink.client.secrets import SecretKey
+    from customerio_sink.engine.partition import SendSettings, run_partition
 
     arrow: pa.Table = _mapped_sample(spark, table, rows).toArrow()
     # Spark's Arrow batches for mapInArrow are spark.sql.execution.arrow.maxRecordsPerBatch rows.
@@ -140,8 +141,8 @@ def profile_executor(
         journal_bytes = sum(p.stat().st_size for p in Path(journal_dir).rglob("*.jsonl"))
 
     # The HTTP part alone: the same bodies posted through the package's client, nothing else.
-    from customerio_sink.client import CustomerIOClient
-    from customerio_sink.packing import pack_ranges
+    from customerio_sink.client.pipelines import CustomerIOClient
+    from customerio_sink.messages.packing import pack_ranges
 
     payloads = encoded
     ids = [m for b in pydicts for m in b["message_id"]]
@@ -285,10 +286,14 @@ def profile_driver(
     return {
         "rows": rows,
         "wall_s": wall,
+        "map_s": lineage.get("map_seconds"),
         "send_s": lineage.get("send_seconds"),
+        "ledger_s": lineage.get("ledger_seconds"),
         "acked": lineage.get("acked"),
         "requests": lineage.get("requests"),
-        "outside_send_s": wall - float(lineage.get("send_seconds") or 0.0),
+        "outside_send_s": wall
+        - float(lineage.get("map_seconds") or 0.0)
+        - float(lineage.get("send_seconds") or 0.0),
         "profile": summary,
         "profile_text": str(text_path),
     }

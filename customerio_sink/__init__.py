@@ -20,14 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from customerio_sink.__version__ import __version__
 
-# ``message_id`` is both a public function and a submodule. Importing the submodule sets the
-# package attribute to the module (Python does so on its first import), so bind it here, after
-# that first import, where later ``import customerio_sink.message_id`` no longer touches it.
-from customerio_sink.message_id import message_id
-
 if TYPE_CHECKING:
-    from customerio_sink.app_api import AppAPIClient
-    from customerio_sink.client import CustomerIOClient
+    from customerio_sink.client.pipelines import CustomerIOClient
+    from customerio_sink.client.secrets import SecretKey
     from customerio_sink.emulator import Emulator
     from customerio_sink.errors import (
         AuthenticationError,
@@ -40,10 +35,11 @@ if TYPE_CHECKING:
         TransientError,
         ValidationError,
     )
-    from customerio_sink.mappings import Devices, Events, Objects, People, Relationships
-    from customerio_sink.secrets import SecretKey
+    from customerio_sink.messages.message_id import message_id
+    from customerio_sink.reporting.app_api import AppAPIClient
     from customerio_sink.spark.api import flush, register, secret, sync, writer
     from customerio_sink.spark.ledger import Ledger
+    from customerio_sink.spark.mappings import Devices, Events, Objects, People, Relationships
     from customerio_sink.spark.runner import SyncResult
     from customerio_sink.spark.session import get_spark
     from customerio_sink.spark.trace import RowFate, trace
@@ -55,21 +51,21 @@ _WHERE = {
     "register": "spark.api",
     "flush": "spark.api",
     "secret": "spark.api",
-    "People": "mappings",
-    "Events": "mappings",
-    "Objects": "mappings",
-    "Relationships": "mappings",
-    "Devices": "mappings",
+    "People": "spark.mappings",
+    "Events": "spark.mappings",
+    "Objects": "spark.mappings",
+    "Relationships": "spark.mappings",
+    "Devices": "spark.mappings",
     "Ledger": "spark.ledger",
     "SyncResult": "spark.runner",
     "get_spark": "spark.session",
     "trace": "spark.trace",
     "RowFate": "spark.trace",
     # the client
-    "CustomerIOClient": "client",
-    "AppAPIClient": "app_api",
-    "SecretKey": "secrets",
-    "message_id": "message_id",  # bound at import (above); listed for where it lives
+    "CustomerIOClient": "client.pipelines",
+    "AppAPIClient": "reporting.app_api",
+    "SecretKey": "client.secrets",
+    "message_id": "messages.message_id",
     # the errors
     "CustomerIOSinkError": "errors",
     "ConfigError": "errors",

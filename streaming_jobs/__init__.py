@@ -14,7 +14,8 @@ ledger rows deleted, then VACUUM), ``maintenance`` (OPTIMIZE, retention, VACUUM)
 (alert rules over the metrics table that ``--metrics`` makes a sync write).
 
 Tools beside the jobs (no shared sending flags): ``trace`` (where did row X go) and ``migrate``
-(import exports, backfill history, re-key people, the cut-over check).
+(import exports, backfill history, re-key people, the cut-over check) and ``demo`` (the
+whole path on one machine: the emulator, local Spark + Delta and two jobs; ``make demo``).
 
 Run ``python -m streaming_jobs.<name> --help``; a Databricks job calls
 ``streaming_jobs.<name>.main([...])``, which returns the exit code.
@@ -25,5 +26,5 @@ from __future__ import annotations
 __all__ = ["JOBS", "OPS", "TOOLS"]
 
 JOBS = ("sync_people", "sync_events", "sync_objects", "sync_devices", "replay_dead_letters")
-TOOLS = ("trace", "migrate")
+TOOLS = ("trace", "migrate", "demo")
 OPS = ("erase", "retention", "maintenance", "alerts")

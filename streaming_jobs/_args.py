@@ -13,7 +13,7 @@ from dataclasses import Field
 from typing import Any, NoReturn
 
 from customerio_sink.errors import ConfigError
-from customerio_sink.option_rules import RULES
+from customerio_sink.spark.option_rules import RULES
 
 __all__ = [
     "CDF_COLUMNS",
@@ -250,7 +250,7 @@ def _start(text: str) -> str:
 
 
 def ranged(option: str) -> Callable[[str], Any]:
-    """An argparse type: a number within the range :data:`~customerio_sink.option_rules.RULES`
+    """An argparse type: a number within the range :data:`~customerio_sink.spark.option_rules.RULES`
     declares for ``option`` (argparse names the flag; the message names value and range)."""
     rule = RULES[option]
 

@@ -40,7 +40,7 @@ from streaming_jobs._args import (
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from customerio_sink.secrets import SecretKey
+    from customerio_sink.client.secrets import SecretKey
     from customerio_sink.spark.ledger import Ledger
     from customerio_sink.spark.mapping import MessageMapping
     from customerio_sink.spark.options import SinkOptions
@@ -356,6 +356,7 @@ def run_stream_job(
         f"{job}: done in {time.monotonic() - started:.1f} s — rows {totals['rows_in']}, "
         f"acks {totals['acked']}, dead letters {totals['dead_lettered']}, "
         f"parked {totals['parked']}, skipped {totals['skipped']}, requests {totals['requests']}"
+        + (f" — {result.time_text()}" if result.batches else "")
     )
     if totals["dead_lettered"]:
         say(

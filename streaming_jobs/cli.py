@@ -34,6 +34,7 @@ operations:
 tools:
   trace                where did row X go: acked, dead-lettered, parked or skipped (and why)
   migrate              import exports, backfill history, re-key people, cut-over check
+  demo                 the whole path on one machine: emulator + local Spark/Delta + two jobs
 
 exit codes: 0 done, 1 the job failed, 2 bad arguments, 130 stopped
 """

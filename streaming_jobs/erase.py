@@ -57,8 +57,8 @@ def build_parser() -> _common.JobParser:
 def _hasher(args: argparse.Namespace) -> Any:
     if not args.hash_key:
         return None
-    from customerio_sink.protect import KeyedHasher
     from customerio_sink.spark.keys import parse_source
+    from customerio_sink.spark.protect import KeyedHasher
 
     return KeyedHasher(parse_source(args.hash_key).read())
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from customerio_sink.errors import ConfigError
-from customerio_sink.limits import RATE_REQUESTS
+from customerio_sink.messages.limits import RATE_REQUESTS
 from streaming_jobs import _common
 
 NAME = "migrate"

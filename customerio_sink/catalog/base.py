@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from customerio_sink.catalog.constraints import Required, Rule, check_rules
 from customerio_sink.errors import ValidationError, Violation
-from customerio_sink.models import Track
+from customerio_sink.messages.models import Track
 
 __all__ = [
     "IDENTITY_RULE",
@@ -178,7 +178,8 @@ class CatalogEvent(Item):
 
     @classmethod
     def build_call(cls, data: Any, **call: Any) -> dict[str, Any]:
-        """The ``track`` call for ``data`` as a wire dict, like :mod:`customerio_sink.models`.
+        """The ``track`` call for ``data`` as a wire dict, like
+        :mod:`customerio_sink.messages.models`.
 
         ``call`` may give ``user_id``, ``anonymous_id``, ``message_id``, ``timestamp``,
         ``context`` and ``integrations``; they win over the same fields in ``data``. The

@@ -36,7 +36,7 @@ from customerio_sink.catalog.rule_base import Each, Required, Rule, _leaf, sql_l
 from customerio_sink.catalog.total_rules import TOLERANCE, SumOf, SumOfItems
 from customerio_sink.catalog.value_rules import Bound, InSet, Matches, NotAfter, _Email
 from customerio_sink.errors import Violation
-from customerio_sink.rules import EMAIL_SQL, MAX_EMAIL_BYTES
+from customerio_sink.messages.rules import EMAIL_SQL, MAX_EMAIL_BYTES
 
 __all__ = [
     "DEEP_LINK",
@@ -104,7 +104,8 @@ def deep_link(field: str) -> Matches:
 
 
 def email(field: str = "email") -> Matches:
-    """An email address, by :func:`~customerio_sink.validators.check_email` (``email_format``)."""
+    """An email address, by :func:`~customerio_sink.messages.validators.check_email`
+    (``email_format``)."""
     # The rule is validators.check_email; its own pattern and byte limit are rendered for SQL.
     return _Email(field, EMAIL_SQL, "email_format", "local@domain.tld", MAX_EMAIL_BYTES)
 

@@ -142,8 +142,8 @@ _HEADER = """\
 The A/B test, ecommerce, email, live chat, mobile app and video events that Customer.io
 documents for its destinations (pages that reproduce Segment's specs), as code in
 `customerio_sink.catalog`. Customer.io's own semantic events (`User Deleted` and friends) are in
-`customerio_sink.semantic`; they and the six Pipelines calls have a table of their own at the
-end.
+`customerio_sink.messages.semantic`; they and the six Pipelines calls have a table of their own
+at the end.
 
 For each event:
 
@@ -173,10 +173,10 @@ _CALLS_HEADER = """
 ## The Pipelines calls and Customer.io's own semantic events
 
 The six calls of the Data Pipelines API and the semantic events Customer.io defines itself
-(`customerio_sink.semantic`): the pydantic model, the client method that builds it, the Spark
-code that makes it from a queue row (or checks a semantic event's fields before sending), where
-the OpenAPI file shipped in the package describes it (the emulator validates every message
-against that file), and the test files and notebooks that name it.
+(`customerio_sink.messages.semantic`): the pydantic model, the client method that builds it,
+the Spark code that makes it from a queue row (or checks a semantic event's fields before
+sending), where the OpenAPI file shipped in the package describes it (the emulator validates
+every message against that file), and the test files and notebooks that name it.
 
 """
 

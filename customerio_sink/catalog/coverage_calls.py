@@ -1,7 +1,8 @@
 """The coverage of the Pipelines calls and of Customer.io's own semantic events, from the code.
 
 For each of ``identify``, ``track``, ``page``, ``screen``, ``group``, ``alias`` and each event of
-:data:`customerio_sink.rules.SEMANTIC_EVENTS`: its pydantic model, the client method that builds
+:data:`customerio_sink.messages.rules.SEMANTIC_EVENTS`: its pydantic model, the client method that
+builds
 it, the Spark code that makes or checks it before sending, where the OpenAPI file the package
 ships describes it, and the tests and notebooks that name it. ``docs/semantic-catalogue.md``
 holds the table (see :mod:`customerio_sink.catalog.coverage`); a test requires every cell filled.
@@ -21,9 +22,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from customerio_sink import models, rules, semantic
-from customerio_sink.calls import MessageCalls
 from customerio_sink.catalog.coverage import source_files
+from customerio_sink.client.calls import MessageCalls
+from customerio_sink.messages import models, rules, semantic
 
 __all__ = ["CallCoverageRow", "call_coverage_rows", "missing_call_coverage", "render_call_table"]
 

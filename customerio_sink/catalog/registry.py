@@ -3,7 +3,7 @@
 :data:`CATALOG` maps an event name to its model; the model's ``build_call`` is the event's builder,
 its ``RULES`` (plus :data:`~customerio_sink.catalog.base.IDENTITY_RULE`) the rules that
 :func:`constraints` renders as SQL. Customer.io's own semantic events (``User Deleted`` and
-friends) are in :mod:`customerio_sink.semantic`, not here.
+friends) are in :mod:`customerio_sink.messages.semantic`, not here.
 """
 
 from __future__ import annotations

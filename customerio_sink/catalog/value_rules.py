@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from customerio_sink.catalog.rule_base import Rule, _col, sql_literal
-from customerio_sink.rules import MAX_EMAIL_BYTES, MAX_EMAIL_LOCAL_BYTES
-from customerio_sink.validators import check_email
+from customerio_sink.messages.rules import MAX_EMAIL_BYTES, MAX_EMAIL_LOCAL_BYTES
+from customerio_sink.messages.validators import check_email
 
 
 @dataclass(frozen=True)
@@ -115,14 +115,16 @@ class Matches(Rule):
 
 @dataclass(frozen=True)
 class _Email(Matches):
-    """An email address: :func:`customerio_sink.validators.check_email`, rendered for SQL."""
+    """An email address: :func:`customerio_sink.messages.validators.check_email`, rendered for
+    SQL."""
 
     def passes(self, row: Mapping[str, Any]) -> bool:
         value = row.get(self.field)
         return value is None or check_email(value, self.field) is None
 
     def sql(self, prefix: str = "") -> str:
-        # customerio_sink.rules.is_email in SQL: the pattern (anchored for Java) and both lengths.
+        # customerio_sink.messages.rules.is_email in SQL: the pattern (anchored for Java) and both
+        # lengths.
         column = _col(prefix, self.field)
         local = f"substring_index({column}, '@', 1)"
         test = (

@@ -11,7 +11,7 @@ what an earlier pipeline delivered.
   timestamp is a dead letter, never stamped "now" (the mapping must name its timestamp column);
 * **available-now**: the stream processes what the table holds, then stops;
 * **room for live traffic**: the backfill takes ``1 - live_share`` of the key's request budget
-  (jobs on one key share it through the budget directory, see :mod:`customerio_sink.budget`);
+  (jobs on one key share it through the budget directory, see :mod:`customerio_sink.client.budget`);
 * **resumable**: the checkpoint keeps its progress; run it again after an interruption and it
   continues (a batch cut short is replayed from the journal: nothing sent twice);
 * **the 72-hour window reported**: a dry run of the same rows first (the sink's own dry run:
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from customerio_sink.errors import ConfigError
-from customerio_sink.limits import RATE_REQUESTS
+from customerio_sink.messages.limits import RATE_REQUESTS
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession

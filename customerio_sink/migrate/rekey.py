@@ -124,9 +124,9 @@ def rekey(
         ConfigError: a missing column, an empty or unchanged id, or an old id with two new ids
             (naming the pair), before anything is sent.
     """
-    from customerio_sink.mappings import People
     from customerio_sink.spark.api import _ledger, sync
     from customerio_sink.spark.mapping import MessageMapping, to_messages
+    from customerio_sink.spark.mappings import People
 
     df = _pairs(spark, pairs, old, new).cache()
     run = f"rekey-{_digest(df)}"

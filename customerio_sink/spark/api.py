@@ -9,7 +9,7 @@
 ``source`` is a Delta table (name or path), read as a stream — its change feed or its appends,
 as the mapping says — or a DataFrame: a streaming one is used as it is, a static one is sent
 once as a batch write (same engine, same ledger, with a run id of its own). The key comes from
-``api_key`` (a string, a :class:`~customerio_sink.secrets.SecretKey` or :func:`secret`), else
+``api_key`` (a string, a :class:`~customerio_sink.client.secrets.SecretKey` or :func:`secret`), else
 ``$CUSTOMERIO_API_KEY``. Every other option of
 :class:`~customerio_sink.spark.options.SinkOptions` may be given by keyword.
 """
@@ -22,10 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from customerio_sink.client.secrets import SecretKey
 from customerio_sink.errors import ConfigError
-from customerio_sink.mappings import SinkMapping
-from customerio_sink.secrets import SecretKey
 from customerio_sink.spark.ledger import Ledger
+from customerio_sink.spark.mappings import SinkMapping
 from customerio_sink.spark.options import SinkOptions, resolve_api_key
 from customerio_sink.spark.runner import SyncResult, read_source, run_sync
 

@@ -41,8 +41,8 @@ except ImportError:  # Spark 3.5: no Python Data Source API
         "Spark use the foreachBatch door: cio.sync(..., front_door='foreachBatch') or cio.writer"
     ) from None
 
-from customerio_sink import journal
-from customerio_sink.engine import INPUT_COLUMNS, PartitionSummary, run_partition
+from customerio_sink.engine import journal
+from customerio_sink.engine.partition import INPUT_COLUMNS, PartitionSummary, run_partition
 from customerio_sink.spark.listener import ingest_committed
 from customerio_sink.spark.options import SinkOptions
 from customerio_sink.spark.writer import batch_run_id

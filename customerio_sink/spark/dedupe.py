@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from customerio_sink.collapse import SKIP_DUPLICATE
+from customerio_sink.engine.collapse import SKIP_DUPLICATE
 from customerio_sink.errors import ConfigError
 
 if TYPE_CHECKING:

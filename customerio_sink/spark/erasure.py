@@ -36,15 +36,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from customerio_sink.errors import ConfigError
-from customerio_sink.message_id import composite_key
+from customerio_sink.messages.message_id import composite_key
 from customerio_sink.spark.mapping import MessageMapping
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from customerio_sink.protect import KeyedHasher
     from customerio_sink.spark.ledger import Ledger
     from customerio_sink.spark.options import SinkOptions
+    from customerio_sink.spark.protect import KeyedHasher
 
 __all__ = ["ERASE_MAPPING", "ErasureReport", "erase_people", "remove_people"]
 

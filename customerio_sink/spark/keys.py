@@ -6,7 +6,7 @@ writer reads the secret again before each micro-batch (:class:`KeyRotation`). Wh
 changed, the replaced key stays available as a fallback for ``window_s`` seconds (default an
 hour): a request answered 401 with the new key (not yet active at Customer.io) is sent once more
 with the old one, and the sender logs that it did (never a key; see
-:class:`~customerio_sink.secrets.RotatingKey`).
+:class:`~customerio_sink.client.secrets.RotatingKey`).
 
 Every batch leaves a row in the ``key_audit`` table: job, run, batch, where the key came from
 (``secret`` / ``env``), the secret's name (``scope/key`` or the variable's name), a one-way
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from customerio_sink.client.secrets import RotatingKey, SecretKey
 from customerio_sink.errors import ConfigError
-from customerio_sink.secrets import RotatingKey, SecretKey
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -238,11 +238,12 @@ def parse_source(spec: str) -> KeySource:
 
 
 def payload_cipher(spec: str | None) -> Any:
-    """The :class:`~customerio_sink.protect.PayloadCipher` of a ``payload_key`` option (a Fernet
+    """The :class:`~customerio_sink.spark.protect.PayloadCipher` of a ``payload_key`` option (a
+    Fernet
     key in a secret: ``"scope/key"`` or ``"env:NAME"``), or None without one."""
     if not spec:
         return None
-    from customerio_sink.protect import PayloadCipher
+    from customerio_sink.spark.protect import PayloadCipher
 
     # The spec itself is the cipher's secret name: errors show it, and markers and options
     # carry it (never the key) to rebuild the cipher.
@@ -262,7 +263,7 @@ class CipherRef:
 
 
 def resolve_cipher(cipher: Any) -> Any:
-    """A :class:`~customerio_sink.protect.PayloadCipher` for a :class:`CipherRef` (reading its
+    """A :class:`~customerio_sink.spark.protect.PayloadCipher` for a :class:`CipherRef` (reading its
     secret now); anything else unchanged."""
     if isinstance(cipher, CipherRef):
         return payload_cipher(cipher.secret_name)

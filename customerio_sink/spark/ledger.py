@@ -7,7 +7,8 @@ its commit) writes nothing twice. ``run`` is the streaming query id, which is ke
 checkpoint and changes when a checkpoint is reset — so a reset job, whose batch ids start again
 at 0, is not mistaken for a replay.
 
-The rows come from the delivery journal (:mod:`customerio_sink.journal`), which the sending tasks
+The rows come from the delivery journal (:mod:`customerio_sink.engine.journal`), which the sending
+tasks
 wrote as they went; :meth:`Ledger.ingest` turns one batch's journal into table rows.
 """
 
@@ -88,7 +89,7 @@ class Ledger:
     schema: str | None = None
     journal_dir: str | None = None
     prefix: str = ""
-    # A customerio_sink.protect.PayloadCipher: dead-letter and retry-queue payloads are stored
+    # A customerio_sink.spark.protect.PayloadCipher: dead-letter and retry-queue payloads are stored
     # encrypted with it (None: stored as sent).
     cipher: Any = field(default=None, compare=False, repr=False)
     journal_shared: bool = False  # the user says a plain local journal_dir is on a shared FS
@@ -228,6 +229,8 @@ class Ledger:
             meta = f"customerio-sink {app_id} batch {version}"
             deployed = df.sparkSession.conf.get(USER_METADATA_CONF, None)
             writer = writer.option("userMetadata", f"{deployed}; {meta}" if deployed else meta)
+        if name == "lineage":  # a ledger made by an older version gains the newer columns
+            writer = writer.option("mergeSchema", "true")
         if self.schema:
             writer.saveAsTable(self.table(name))
         else:

@@ -1,4 +1,4 @@
-"""One micro-batch's delivery journal (:mod:`customerio_sink.journal`) as DataFrames.
+"""One micro-batch's delivery journal (:mod:`customerio_sink.engine.journal`) as DataFrames.
 
 Every task attempt of a batch leaves ``part-<partition>-<attempt>.jsonl`` in the batch's
 journal directory; an attempt that completed also left ``.outcomes.parquet`` and
@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import reduce
 from typing import TYPE_CHECKING
 
-from customerio_sink import journal
+from customerio_sink.engine import journal
 from customerio_sink.spark.ledger_tables import JOURNAL_SCHEMA, SKIPPED_ROW_COLUMNS
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def _crashed_outcomes(raw: DataFrame) -> DataFrame:
 
 def _crashed_requests(raw: DataFrame) -> DataFrame:
     """The requests of crashed attempts' JSONL lines (the ``.requests.parquet`` columns)."""
-    from customerio_sink.engine_journal import REQUEST_FIELDS
+    from customerio_sink.engine.journaling import REQUEST_FIELDS
 
     return raw.where("outcome = 'request'").select(*REQUEST_FIELDS, "started_at")
 

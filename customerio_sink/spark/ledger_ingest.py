@@ -9,14 +9,15 @@ skipped rows (:mod:`customerio_sink.spark.ledger_rows`), run them at the same ti
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from customerio_sink import journal
 from customerio_sink.__version__ import __version__
+from customerio_sink.engine import journal
 from customerio_sink.spark.ledger_frames import journal_frames, skipped_frame
 from customerio_sink.spark.ledger_rows import (
     BatchKey,
@@ -88,6 +89,7 @@ class _Ingested:
     requests: int = 0
     writes: list[Write] = field(default_factory=list)
     cached: DataFrame | None = None
+    started: float = field(default_factory=time.monotonic)
 
 
 def ingest_batch(
@@ -234,7 +236,15 @@ def _lineage(
         "started_at": started_at,
         "finished_at": datetime.now(timezone.utc),
         "sink_version": __version__,
+        **{name: _seconds(summary, name) for name in ("map_seconds", "send_seconds")},
+        "ledger_seconds": None,  # set once the other tables are written
+        "overhead_seconds": _seconds(summary, "overhead_seconds"),
     }
+
+
+def _seconds(summary: dict[str, Any], name: str) -> float | None:
+    value = summary.get(name)
+    return None if value is None else float(value)
 
 
 def _write_batch(
@@ -249,5 +259,6 @@ def _write_batch(
         if got.cached is not None:
             got.cached.unpersist()
     lineage["finished_at"] = datetime.now(timezone.utc)
+    lineage["ledger_seconds"] = round(time.monotonic() - got.started, 3)
     frame = spark.createDataFrame([lineage], TABLES["lineage"])
     ledger._append(frame, "lineage", key.app_id, key.batch_id)

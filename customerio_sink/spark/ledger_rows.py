@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from customerio_sink import journal
+from customerio_sink.engine import journal
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -53,7 +53,7 @@ def request_rows(reqs: DataFrame, key: BatchKey) -> DataFrame:
     """The batch's requests as rows of the ``requests`` table."""
     from pyspark.sql import functions as F
 
-    from customerio_sink.engine_journal import REQUEST_FIELDS
+    from customerio_sink.engine.journaling import REQUEST_FIELDS
 
     return reqs.select(
         *key.columns(), *REQUEST_FIELDS, F.to_timestamp("started_at").alias("started_at")
@@ -161,10 +161,14 @@ def _retry_queue_columns(at: Any) -> list[Any]:
 
 def reason_columns(reason: Any, error_class: Any) -> list[Any]:
     """``error_field`` and ``error_rule`` of dead letters, split from the reason in SQL (the
-    same split as :func:`customerio_sink.rules.split_reason`)."""
+    same split as :func:`customerio_sink.messages.rules.split_reason`)."""
     from pyspark.sql import functions as F
 
-    from customerio_sink.rules import REASON_FIELD_PATTERN, REASON_RULE_PATTERN, RULE_OF_ERROR_CLASS
+    from customerio_sink.messages.rules import (
+        REASON_FIELD_PATTERN,
+        REASON_RULE_PATTERN,
+        RULE_OF_ERROR_CLASS,
+    )
 
     field = F.regexp_extract(reason, REASON_FIELD_PATTERN, 1)
     code = F.regexp_extract(reason, REASON_RULE_PATTERN, 1)

@@ -39,7 +39,9 @@ TABLES: dict[str, str] = {
         "dead_lettered BIGINT, parked BIGINT, skipped BIGINT, "
         "skipped_by_reason MAP<STRING,BIGINT>, "
         "already_final BIGINT, requests BIGINT, request_bytes BIGINT, in_trigger_window BIGINT, "
-        "dry_run BOOLEAN, started_at TIMESTAMP, finished_at TIMESTAMP, sink_version STRING"
+        "dry_run BOOLEAN, started_at TIMESTAMP, finished_at TIMESTAMP, sink_version STRING, "
+        # Where the batch's time went (foreachBatch door; NULL where a door cannot tell).
+        "map_seconds DOUBLE, send_seconds DOUBLE, ledger_seconds DOUBLE, overhead_seconds DOUBLE"
     ),
     "requests": (
         "job STRING, run_id STRING, batch_id BIGINT, endpoint STRING, status INT, attempts INT, "
@@ -85,7 +87,7 @@ SKIPPED_ROW_COLUMNS = (
     "related_id",
 )
 
-#: One journal line (see :mod:`customerio_sink.journal`); every field optional.
+#: One journal line (see :mod:`customerio_sink.engine.journal`); every field optional.
 JOURNAL_SCHEMA = (
     "outcome STRING, ids ARRAY<STRING>, keys ARRAY<STRING>, types ARRAY<STRING>, "
     "events ARRAY<STRING>, versions ARRAY<BIGINT>, payloads ARRAY<STRING>, reasons ARRAY<STRING>, "

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyspark.sql.streaming import StreamingQueryListener
 
-from customerio_sink import journal
+from customerio_sink.engine import journal
 from customerio_sink.spark.markers import HasTarget, LedgerTarget, read_markers
 
 if TYPE_CHECKING:

@@ -3,7 +3,8 @@
 The message JSON, the deterministic ``messageId`` and the validation of each row are computed in
 the JVM (``to_json``, ``sha1``, ``octet_length``…) so the Python side only packs bytes and posts
 them. :func:`to_messages` returns the engine's input columns (see
-:data:`customerio_sink.engine.INPUT_COLUMNS`) and works on streaming and batch DataFrames alike.
+:data:`customerio_sink.engine.partition.INPUT_COLUMNS`) and works on streaming and batch DataFrames
+alike.
 
 Two source kinds:
 
@@ -25,9 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from customerio_sink.message_id import composite_key_sql
-from customerio_sink.rules import CALL_TYPES, MAX_MESSAGE_BYTES, TRIGGER_WINDOW_HOURS
-from customerio_sink.rules import (
+from customerio_sink.messages.message_id import composite_key_sql
+from customerio_sink.messages.rules import CALL_TYPES, MAX_MESSAGE_BYTES, TRIGGER_WINDOW_HOURS
+from customerio_sink.messages.rules import (
     SEMANTIC_EVENTS as SEMANTIC_EVENTS,  # re-exported: read from here by spark.order
 )
 from customerio_sink.spark.compat import make_valid_utf8

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from customerio_sink.rules import (
+from customerio_sink.messages.rules import (
     EMAIL_SQL,
     MAX_ATTRIBUTE_NAME_BYTES,
     MAX_ATTRIBUTE_VALUE_BYTES,
@@ -84,8 +84,8 @@ def column_pairs(spec: tuple[str, ...] | dict[str, str]) -> list[tuple[str, str]
 
 def message_id_column(parts: list[str], time_col: str) -> Column:
     """ULID-shaped deterministic id over staged columns (names), the same algorithm as
-    :func:`customerio_sink.message_id.message_id` — one definition, two engines."""
-    from customerio_sink.message_id import message_id_sql
+    :func:`customerio_sink.messages.message_id.message_id` — one definition, two engines."""
+    from customerio_sink.messages.message_id import message_id_sql
 
     return _F().expr(
         message_id_sql(
@@ -97,7 +97,8 @@ def message_id_column(parts: list[str], time_col: str) -> Column:
 
 
 def is_email_sql(text: Column) -> Column:
-    """:func:`customerio_sink.rules.is_email` as a Spark expression (true for a valid address)."""
+    """:func:`customerio_sink.messages.rules.is_email` as a Spark expression (true for a valid
+    address)."""
     F = _F()
     local = F.substring_index(text, "@", 1)
     return (

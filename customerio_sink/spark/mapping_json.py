@@ -63,7 +63,7 @@ def raw_spans(message: Column, raw: list[tuple[str, Column]]) -> list[tuple[Colu
 
     Counted back from the message's end (the raw values are its last fields), so only the
     lengths are needed. With these the engine checks each raw value as it is sent (see
-    :func:`customerio_sink.text_guard.guard_raw_json`) instead of the JVM parsing it twice.
+    :func:`customerio_sink.engine.text_guard.guard_raw_json`) instead of the JVM parsing it twice.
     """
     F = _F()
     end = F.octet_length(message) - F.lit(1)  # the closing "}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from customerio_sink.rules import MAX_EVENT_NAME_BYTES, reason
+from customerio_sink.messages.rules import MAX_EVENT_NAME_BYTES, reason
 from customerio_sink.spark.mapping_builder import Builder, Check, Message, Row, obj
 
 if TYPE_CHECKING:

@@ -1,10 +1,12 @@
 """Customer.io's own semantic events checked in Spark, before sending.
 
-A ``track`` queue whose event is one of :data:`customerio_sink.rules.SEMANTIC_EVENTS` (``Device
+A ``track`` queue whose event is one of :data:`customerio_sink.messages.rules.SEMANTIC_EVENTS`
+(``Device
 Created or Updated``, ``Relationship Deleted``…) must carry that event's fields: a device token
 in the context, an object id in the properties, a ``userId``. Customer.io answers 200 to such a
 call without them and does nothing, or (strict) rejects the whole request. Here each row gets the
-same verdict as :func:`customerio_sink.validators.check_message` — required fields, their JSON
+same verdict as :func:`customerio_sink.messages.validators.check_message` — required fields, their
+JSON
 types and the documented values — as the reason ``<field>: <what> [<rule>]`` in
 :data:`SEMANTIC_COLUMN`, and a row that breaks one becomes a dead letter without a request.
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from customerio_sink.rules import SEMANTIC_EVENTS, SEMANTIC_FIELDS, reason
+from customerio_sink.messages.rules import SEMANTIC_EVENTS, SEMANTIC_FIELDS, reason
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from customerio_sink.rules import FUTURE_LIMIT_HOURS
+from customerio_sink.messages.rules import FUTURE_LIMIT_HOURS
 from customerio_sink.spark.compat import try_cast
 
 if TYPE_CHECKING:

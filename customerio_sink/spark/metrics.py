@@ -170,7 +170,7 @@ def quality_fields(
     breaking it / rows in), ``completeness`` (rows not missing a required value),
     ``duplicate_rate`` (repeated rows / rows in) and ``schema_compliance`` (rows whose values
     have the shape and size Customer.io takes)."""
-    from customerio_sink.rules import COMPLETENESS_RULES, SCHEMA_RULES
+    from customerio_sink.messages.rules import COMPLETENESS_RULES, SCHEMA_RULES
 
     by_rule: dict[str, int] = {}
     for name, count in dead_by_reason.items():

@@ -16,17 +16,17 @@ from dataclasses import Field, dataclass, field, fields, replace
 from functools import cache
 from typing import Any, get_args, get_type_hints
 
-from customerio_sink.breaker import FAILURE_THRESHOLD, RECOVERY_S
-from customerio_sink.engine_settings import SEND_TIMEOUT_S
+from customerio_sink.client.breaker import FAILURE_THRESHOLD, RECOVERY_S
+from customerio_sink.client.retry import BASE_DELAY_S, MAX_ATTEMPTS, MAX_DELAY_S, RETRY_AFTER_CAP_S
+from customerio_sink.client.secrets import SecretKey
+from customerio_sink.engine.settings import SEND_TIMEOUT_S
 from customerio_sink.errors import ConfigError
-from customerio_sink.limits import RATE_PERIOD_S as DEFAULT_RATE_PERIOD_S
-from customerio_sink.limits import RATE_REQUESTS as DEFAULT_RATE_REQUESTS
-from customerio_sink.option_rules import RULES, check_options
-from customerio_sink.retry import BASE_DELAY_S, MAX_ATTEMPTS, MAX_DELAY_S, RETRY_AFTER_CAP_S
-from customerio_sink.secrets import SecretKey
+from customerio_sink.messages.limits import RATE_PERIOD_S as DEFAULT_RATE_PERIOD_S
+from customerio_sink.messages.limits import RATE_REQUESTS as DEFAULT_RATE_REQUESTS
 from customerio_sink.spark.dedupe import check_window
 from customerio_sink.spark.ledger import Ledger
 from customerio_sink.spark.mapping import MessageMapping
+from customerio_sink.spark.option_rules import RULES, check_options
 
 __all__ = ["SinkOptions", "option_kind", "resolve_api_key", "tuning_fields"]
 

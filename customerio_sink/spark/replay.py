@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from customerio_sink import journal
-from customerio_sink.engine import INPUT_COLUMNS, run_partition
-from customerio_sink.rules import MAX_MESSAGE_BYTES
+from customerio_sink.engine import journal
+from customerio_sink.engine.partition import INPUT_COLUMNS, run_partition
+from customerio_sink.messages.rules import MAX_MESSAGE_BYTES
 from customerio_sink.spark import lease
 from customerio_sink.spark.options import SinkOptions
 from customerio_sink.spark.order import split_superseded, with_newest_acks
@@ -72,7 +72,7 @@ def _input(rows: list[Any], fix: PayloadFix | None, cipher: Any = None) -> dict[
 
     Encrypted payloads (``payload_key``) are decrypted with ``cipher`` first; without it (or
     with the wrong key) :class:`DecryptionError` is raised before anything is sent."""
-    from customerio_sink.protect import require_plain
+    from customerio_sink.spark.protect import require_plain
 
     columns: dict[str, list[Any]] = {c: [] for c in INPUT_COLUMNS}
     for r in rows:

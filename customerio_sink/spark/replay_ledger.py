@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from customerio_sink import journal
-from customerio_sink.rules import split_reason
+from customerio_sink.engine import journal
+from customerio_sink.messages.rules import split_reason
 from customerio_sink.spark.ledger import TABLES
 
 if TYPE_CHECKING:

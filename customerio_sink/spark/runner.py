@@ -89,6 +89,27 @@ class SyncResult:
     query_id: str | None = None
     batches: list[dict[str, Any]] = field(default_factory=list)
     error: BaseException | None = None
+    wall_s: float | None = None  # from the query's start until its last batch was recorded
+
+    def time_breakdown(self) -> dict[str, float | None]:
+        """Seconds spent mapping (reading + mapping in the JVM), sending, writing the ledger and
+        in the stream itself (start, triggers, planning, checkpoints: the rest of the wall
+        time), with events acked per second; None where the batches do not say."""
+        spent: dict[str, float | None] = {}
+        for name in ("map", "send", "ledger"):
+            values = [b.get(f"{name}_seconds") for b in self.batches]
+            known = [float(v) for v in values if v is not None]
+            spent[name] = sum(known) if known and len(known) == len(values) else None
+        measured = sum(v for v in spent.values() if v is not None)
+        if self.wall_s is not None:
+            overhead = max(0.0, self.wall_s - measured)
+        else:
+            overhead = sum(float(b.get("overhead_seconds") or 0) for b in self.batches)
+        spent["overhead"] = overhead
+        wall = self.wall_s if self.wall_s else measured + overhead
+        spent["wall"] = wall
+        spent["events_per_s"] = self.totals["acked"] / wall if wall else None
+        return spent
 
     @property
     def totals(self) -> dict[str, int]:
@@ -100,7 +121,26 @@ class SyncResult:
             f"{self.job}: {len(self.batches)} batches, {t['rows_in']} rows in, {t['acked']} acked, "
             f"{t['dead_lettered']} dead-lettered, {t['parked']} parked, {t['skipped']} skipped, "
             f"{t['requests']} requests ({t['request_bytes'] / 1e6:.1f} MB), "
-            f"{t['in_trigger_window']} inside the 72-hour window"
+            f"{t['in_trigger_window']} inside the 72-hour window" + self._time_text()
+        )
+
+    def time_text(self) -> str:
+        """``map 1.2 s, send 3.4 s, ledger 0.8 s, stream overhead 2.1 s; 81,234 events/s``."""
+        spent = self.time_breakdown()
+
+        def s(name: str) -> str:
+            value = spent[name]
+            return "n/a" if value is None else f"{value:.1f} s"
+
+        rate = spent["events_per_s"]
+        return (
+            f"map {s('map')}, send {s('send')}, ledger {s('ledger')}, "
+            f"stream overhead {s('overhead')}" + ("" if rate is None else f"; {rate:,.0f} events/s")
+        )
+
+    def _time_text(self) -> str:
+        return (
+            f"; {self.time_breakdown()['wall']:.1f} s: {self.time_text()}" if self.batches else ""
         )
 
 
@@ -132,7 +172,7 @@ def refuse_speculation(spark: SparkSession) -> None:
 
 def _release_budget(options: SinkOptions, run_id: str | None) -> None:
     """The query has stopped: give its share of the key's budget back to the other jobs."""
-    from customerio_sink.budget import release
+    from customerio_sink.client.budget import release
     from customerio_sink.spark.writer import send_settings
 
     if run_id and not options.dry_run:
@@ -178,6 +218,7 @@ def run_sync(
     # read or sent (a check of names: building the mapping's plan here cost a second in a
     # fresh JVM, and each batch builds it anyway).
     check_source_columns(options.mapping, source_df.columns)
+    clock = time.monotonic()
     query = _start_query(
         spark, options, source_df, checkpoint, trigger, front_door, record, exclude
     )
@@ -190,11 +231,13 @@ def run_sync(
     except Exception as exc:
         result.error = exc
         drain_ledger(False)
+        result.wall_s = time.monotonic() - clock
         exc.sync_result = result  # type: ignore[attr-defined]
         raise
     finally:
         _release_budget(options, result.query_id)
     drain_ledger(True)
+    result.wall_s = time.monotonic() - clock
     if progress:
         progress(result.summary_line())
     return result

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from customerio_sink import journal
-from customerio_sink.engine import PartitionSummary, SendSettings, run_partition
+from customerio_sink.engine import journal
+from customerio_sink.engine.partition import PartitionSummary, SendSettings, run_partition
 from customerio_sink.errors import ConfigError
 from customerio_sink.spark.ledger import check_journal_shared
 from customerio_sink.spark.mapping import raw_json_columns, to_messages
@@ -28,7 +28,14 @@ from customerio_sink.spark.options import SinkOptions
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["CustomerIOWriter", "batch_run_id", "partition_sender", "run_id_of", "send_settings"]
+__all__ = [
+    "CustomerIOWriter",
+    "batch_run_id",
+    "partition_sender",
+    "run_id_of",
+    "send_settings",
+    "time_split",
+]
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +137,32 @@ def partition_sender(
     return send
 
 
+def _log_batch(job: str, batch_id: int, lineage: dict[str, Any]) -> None:
+    log.info(
+        "job %s batch %s: %s rows in, %s acked, %s dead-lettered, %s parked, %s skipped, "
+        "%s requests (map %s s, send %s s, ledger %s s, overhead %s s)",
+        job,
+        batch_id,
+        *(lineage[name] for name in ("rows_in", "acked", "dead_lettered", "parked", "skipped")),
+        lineage["requests"],
+        *(lineage[f"{name}_seconds"] for name in ("map", "send", "ledger", "overhead")),
+    )
+
+
+def time_split(summary: dict[str, Any], job_s: float, before_s: float) -> dict[str, float]:
+    """Where one batch's time went, in wall seconds: the sending job (``job_s``) split into
+    ``map`` (its tasks waiting for rows read and mapped in the JVM) and ``send`` (packing, HTTP,
+    journal) by the tasks' own shares; ``overhead`` is ``before_s``, the stream's time since
+    the last batch ended (trigger, planning, the checkpoint; at first, the stream's start)."""
+    task_s = float(summary.get("task_s") or 0.0)
+    share = min(1.0, float(summary.get("input_s") or 0.0) / task_s) if task_s > 0 else 0.0
+    return {
+        "map_seconds": round(job_s * share, 3),
+        "send_seconds": round(job_s * (1.0 - share), 3),
+        "overhead_seconds": round(max(0.0, before_s), 3),
+    }
+
+
 def default_concurrency(spark: SparkSession, partitions: int) -> int:
     """How many partitions send at once: at most the cluster's task slots."""
     return max(1, min(partitions, task_slots(spark)))
@@ -153,6 +186,8 @@ class CustomerIOWriter:
     exclude: Callable[[DataFrame], tuple[DataFrame, DataFrame]] | None = None
     _tables_ready: bool = field(default=False, repr=False)
     _keys: Any = field(default=None, repr=False)  # a KeyRotation when the key is re-read
+    # When the last batch ended (at first: when the writer was made, i.e. as the stream starts).
+    _idle_since: float = field(default_factory=time.monotonic, repr=False)
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         spark = batch_df.sparkSession
@@ -192,6 +227,7 @@ class CustomerIOWriter:
         t0 = time.monotonic()
         rows = messages.mapInArrow(partition_sender(settings, batch_id), "summary string").collect()
         summary = PartitionSummary.merge(json.loads(r.summary) for r in rows)
+        summary.update(time_split(summary, time.monotonic() - t0, t0 - self._idle_since))
         if prior is not None:
             counted = prior.groupBy("reason").count().collect()
             by_reason = {r["reason"]: int(r["count"]) for r in counted}
@@ -213,22 +249,11 @@ class CustomerIOWriter:
             dry_run=opts.dry_run,
             extra_skipped=prior,
         )
-        lineage["send_seconds"] = round(time.monotonic() - t0, 3)
         if audit_written is not None:
             audit_written()
         self.history.append(lineage)
-        log.info(
-            "job %s batch %s: %s rows in, %s acked, %s dead-lettered, %s parked, %s skipped, "
-            "%s requests",
-            opts.job,
-            batch_id,
-            lineage["rows_in"],
-            lineage["acked"],
-            lineage["dead_lettered"],
-            lineage["parked"],
-            lineage["skipped"],
-            lineage["requests"],
-        )
+        self._idle_since = time.monotonic()
+        _log_batch(opts.job, batch_id, lineage)
         if self.progress:
             self.progress(lineage)
 

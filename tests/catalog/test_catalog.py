@@ -14,8 +14,8 @@ from customerio_sink import catalog
 from customerio_sink.catalog import CATALOG, constraint_name, constraints, rules_for
 from customerio_sink.catalog.constraints import sql_literal
 from customerio_sink.emulator import MessageValidator
-from customerio_sink.encoding import encode
 from customerio_sink.errors import ValidationError
+from customerio_sink.messages.encoding import encode
 from tests.catalog.cases import (
     WRONG_TYPES,
     full_row,

@@ -53,8 +53,8 @@ def test_main_writes_the_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def test_every_call_and_semantic_event_is_covered_too() -> None:
-    from customerio_sink import rules, semantic
     from customerio_sink.catalog.coverage_calls import call_coverage_rows, missing_call_coverage
+    from customerio_sink.messages import rules, semantic
 
     rows = call_coverage_rows(ROOT)
     assert [r.name for r in rows] == [*rules.CALL_TYPES, *semantic.SEMANTIC_MODELS]

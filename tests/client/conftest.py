@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from customerio_sink.client.transport import HttpResponse, Timeout
 from customerio_sink.emulator import Emulator
-from customerio_sink.transport import HttpResponse, Timeout
 
 PIPELINES_KEY = "test-key"
 APP_KEY = "app-key"

@@ -7,12 +7,12 @@ import random
 import pytest
 import requests
 
-from customerio_sink.app_api import AppAPIClient
-from customerio_sink.client import CustomerIOClient
+from customerio_sink.client.metrics import RequestMetrics
+from customerio_sink.client.pipelines import CustomerIOClient
+from customerio_sink.client.retry import RetryPolicy
 from customerio_sink.emulator import Emulator
 from customerio_sink.errors import RateLimitedError, RejectedError, TransientError
-from customerio_sink.metrics import RequestMetrics
-from customerio_sink.retry import RetryPolicy
+from customerio_sink.reporting.app_api import AppAPIClient
 
 from .conftest import APP_KEY, PIPELINES_KEY, FakeTime
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from customerio_sink.breaker import BreakerState, CircuitBreaker
+from customerio_sink.client.breaker import BreakerState, CircuitBreaker
 from customerio_sink.errors import CircuitOpenError, ConfigError
 
 from .conftest import FakeTime

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from customerio_sink.cache import TTLCache
 from customerio_sink.errors import ConfigError
+from customerio_sink.reporting.cache import TTLCache
 
 from .conftest import FakeTime
 

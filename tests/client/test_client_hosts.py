@@ -16,10 +16,10 @@ import threading
 import orjson
 import pytest
 
-from customerio_sink.app_api import AppAPIClient
-from customerio_sink.client import CustomerIOClient
+from customerio_sink.client.pipelines import CustomerIOClient
+from customerio_sink.client.regions import ALLOW_CROSS_REGION_ENV, rate_budget
 from customerio_sink.errors import ConfigError, PayloadTooLargeError, RejectedError
-from customerio_sink.regions import ALLOW_CROSS_REGION_ENV, rate_budget
+from customerio_sink.reporting.app_api import AppAPIClient
 
 from .conftest import RecordingTransport
 

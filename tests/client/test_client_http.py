@@ -16,7 +16,8 @@ from typing import Any
 import orjson
 import pytest
 
-from customerio_sink.client import LIBRARY, CustomerIOClient
+from customerio_sink.client.metrics import RequestMetrics
+from customerio_sink.client.pipelines import LIBRARY, CustomerIOClient
 from customerio_sink.emulator import Emulator
 from customerio_sink.errors import (
     AuthenticationError,
@@ -24,9 +25,8 @@ from customerio_sink.errors import (
     RejectedError,
     ValidationError,
 )
-from customerio_sink.metrics import RequestMetrics
-from customerio_sink.models import Track
-from customerio_sink.semantic import UserDeleted
+from customerio_sink.messages.models import Track
+from customerio_sink.messages.semantic import UserDeleted
 
 from .conftest import EU_KEY, PIPELINES_KEY, US_KEY
 

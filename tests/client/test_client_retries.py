@@ -11,8 +11,11 @@ import socket
 
 import pytest
 
-from customerio_sink.breaker import BreakerState, CircuitBreaker
-from customerio_sink.client import CustomerIOClient
+from customerio_sink.client.breaker import BreakerState, CircuitBreaker
+from customerio_sink.client.metrics import RequestMetrics
+from customerio_sink.client.pipelines import CustomerIOClient
+from customerio_sink.client.rate_limit import RateLimiter
+from customerio_sink.client.retry import RetryPolicy
 from customerio_sink.emulator import Emulator
 from customerio_sink.errors import (
     AuthenticationError,
@@ -21,9 +24,6 @@ from customerio_sink.errors import (
     RejectedError,
     TransientError,
 )
-from customerio_sink.metrics import RequestMetrics
-from customerio_sink.rate_limit import RateLimiter
-from customerio_sink.retry import RetryPolicy
 
 from .conftest import PIPELINES_KEY, FakeTime
 

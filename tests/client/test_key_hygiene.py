@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from customerio_sink.app_api import AppAPIClient
-from customerio_sink.client import CustomerIOClient
+from customerio_sink.client.pipelines import CustomerIOClient
+from customerio_sink.client.retry import RetryPolicy
 from customerio_sink.emulator import Emulator
 from customerio_sink.errors import (
     AuthenticationError,
@@ -24,7 +24,7 @@ from customerio_sink.errors import (
     RejectedError,
     TransientError,
 )
-from customerio_sink.retry import RetryPolicy
+from customerio_sink.reporting.app_api import AppAPIClient
 
 from .conftest import EU_KEY, PIPELINES_KEY
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from customerio_sink.errors import ConfigError
-from customerio_sink.message_id import CROCKFORD, message_id, message_id_sql
+from customerio_sink.messages.message_id import CROCKFORD, message_id, message_id_sql
 
 ULID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from customerio_sink.message_id import message_id, message_id_sql
+from customerio_sink.messages.message_id import message_id, message_id_sql
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

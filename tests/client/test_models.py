@@ -10,8 +10,16 @@ import orjson
 import pytest
 
 from customerio_sink.errors import ValidationError
-from customerio_sink.models import Alias, Group, Identify, Page, Screen, Track, parse_message
-from customerio_sink.semantic import (
+from customerio_sink.messages.models import (
+    Alias,
+    Group,
+    Identify,
+    Page,
+    Screen,
+    Track,
+    parse_message,
+)
+from customerio_sink.messages.semantic import (
     SEMANTIC_MODELS,
     DeviceCreatedOrUpdated,
     DeviceDeleted,
@@ -23,7 +31,7 @@ from customerio_sink.semantic import (
     UserSuppressed,
     UserUnsuppressed,
 )
-from customerio_sink.validators import SEMANTIC_EVENTS
+from customerio_sink.messages.validators import SEMANTIC_EVENTS
 
 TS = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
 

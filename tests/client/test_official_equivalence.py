@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from customerio.analytics import Client as OfficialClient
 
-from customerio_sink.client import CustomerIOClient
+from customerio_sink.client.pipelines import CustomerIOClient
 from customerio_sink.emulator import Emulator
 
 from .conftest import EU_KEY, PIPELINES_KEY

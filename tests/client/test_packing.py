@@ -20,12 +20,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from customerio_sink.errors import ConfigError, PayloadTooLargeError
-from customerio_sink.limits import (
+from customerio_sink.messages.limits import (
     BATCH_ENVELOPE_BYTES,
     DOCUMENTED_MAX_BATCH_BYTES,
     MAX_SENT_AT_CHARS,
 )
-from customerio_sink.packing import (
+from customerio_sink.messages.packing import (
     DEFAULT_MAX_BODY_BYTES,
     MAX_MESSAGE_BYTES,
     batch_body,

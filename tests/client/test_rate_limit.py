@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from customerio_sink.client.rate_limit import RateLimiter
 from customerio_sink.errors import ConfigError
-from customerio_sink.rate_limit import RateLimiter
 
 from .conftest import FakeTime
 

@@ -8,8 +8,7 @@ import os
 
 import pytest
 
-from customerio_sink.errors import ConfigError
-from customerio_sink.regions import (
+from customerio_sink.client.regions import (
     ALLOW_CROSS_REGION_ENV,
     EU,
     REGIONS,
@@ -20,7 +19,8 @@ from customerio_sink.regions import (
     pipelines_base_url,
     rate_budget,
 )
-from customerio_sink.secrets import SecretKey
+from customerio_sink.client.secrets import SecretKey
+from customerio_sink.errors import ConfigError
 
 
 def test_plain_keys_use_basic_with_blank_password() -> None:

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 
+from customerio_sink.client.retry import Outcome, RetryPolicy, classify, parse_retry_after
 from customerio_sink.errors import ConfigError
-from customerio_sink.retry import Outcome, RetryPolicy, classify, parse_retry_after
 
 
 @pytest.mark.parametrize(

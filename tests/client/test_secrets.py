@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from customerio_sink.client.secrets import SecretKey
 from customerio_sink.errors import ConfigError
-from customerio_sink.secrets import SecretKey
 
 RAW = "s3cr3t-key-value"
 

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from customerio_sink.transport import RequestsTransport
+from customerio_sink.client.transport import RequestsTransport
 
 
 class _Proxy(BaseHTTPRequestHandler):

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from customerio_sink.errors import ValidationError
-from customerio_sink.validators import (
+from customerio_sink.messages.validators import (
     check_attributes,
     check_email,
     check_event_name,

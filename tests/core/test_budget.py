@@ -13,11 +13,16 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from customerio_sink.budget import SharedBudget, TaskLimiter, key_hash, release
+from customerio_sink.client.budget import SharedBudget, TaskLimiter, key_hash, release
+from customerio_sink.client.rate_limit import LaneLimiter
+from customerio_sink.client.secrets import SecretKey
 from customerio_sink.emulator import Emulator
-from customerio_sink.engine import INPUT_COLUMNS, SendSettings, build_client, run_partition
-from customerio_sink.rate_limit import LaneLimiter
-from customerio_sink.secrets import SecretKey
+from customerio_sink.engine.partition import (
+    INPUT_COLUMNS,
+    SendSettings,
+    build_client,
+    run_partition,
+)
 
 KEY = "budget-test-key"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from customerio_sink import journal
-from customerio_sink.collapse import collapse_changes
+from customerio_sink.engine import journal
+from customerio_sink.engine.collapse import collapse_changes
 
 
 def _collapse(

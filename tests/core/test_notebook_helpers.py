@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from customerio_sink.errors import ConfigError
-from customerio_sink.notebook import MARKER, setup_notebook
-from customerio_sink.notebook_widgets import LocalDbutils, local_dbutils, secret_env_name
+from customerio_sink.notebook.suite import MARKER, setup_notebook
+from customerio_sink.notebook.widgets import LocalDbutils, local_dbutils, secret_env_name
 
 
 def _declared(dbutils: LocalDbutils, work_dir: str = "") -> LocalDbutils:

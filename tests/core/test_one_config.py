@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from customerio_sink.client.secrets import SecretKey
 from customerio_sink.errors import ConfigError
-from customerio_sink.limits import RATE_PERIOD_S, RATE_REQUESTS
-from customerio_sink.secrets import SecretKey
+from customerio_sink.messages.limits import RATE_PERIOD_S, RATE_REQUESTS
 from customerio_sink.spark.ledger import Ledger
 from customerio_sink.spark.mapping import MessageMapping
 from customerio_sink.spark.options import SinkOptions, option_kind, tuning_fields
@@ -135,7 +135,7 @@ def test_the_default_budget_is_written_once() -> None:
                     and node.value == 3000
                 ):
                     places.append(f"{path.relative_to(ROOT)}:{node.lineno}")
-    assert len(places) == 1 and places[0].startswith("customerio_sink/limits.py:"), places
+    assert len(places) == 1 and places[0].startswith("customerio_sink/messages/limits.py:"), places
 
 
 def _readme_rows() -> dict[str, str]:
@@ -183,7 +183,7 @@ def test_quality_fields_of_a_batch() -> None:
 
 def test_the_executors_settings_default_to_the_same_values() -> None:
     """``SendSettings`` (what executors get) and ``SinkOptions`` read the same constants."""
-    from customerio_sink.engine_settings import SendSettings
+    from customerio_sink.engine.settings import SendSettings
 
     settings = {f.name: f.default for f in dataclasses.fields(SendSettings)}
     derived = {"on_transient", "concurrency"}  # None there means "decided per job"

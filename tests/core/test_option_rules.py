@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from customerio_sink.errors import ConfigError
-from customerio_sink.option_rules import MIN_BODY_BYTES, RULES, check_option, check_options
 from customerio_sink.spark.ledger import Ledger
 from customerio_sink.spark.mapping import MessageMapping
+from customerio_sink.spark.option_rules import MIN_BODY_BYTES, RULES, check_option, check_options
 from customerio_sink.spark.options import SinkOptions
 
 BAD = {

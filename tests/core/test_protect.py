@@ -10,15 +10,15 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from customerio_sink.client.secrets import SecretKey
 from customerio_sink.errors import ConfigError, DecryptionError
-from customerio_sink.protect import (
+from customerio_sink.spark.protect import (
     KeyedHasher,
     PayloadCipher,
     generate_key,
     is_encrypted,
     require_plain,
 )
-from customerio_sink.secrets import SecretKey
 
 PAYLOAD = '{"type":"identify","userId":"u1","traits":{"email":"ada@example.com","name":"Ada"}}'
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from customerio_sink.engine import ERROR, INPUT_COLUMNS, PAYLOAD, _as_arrow
+from customerio_sink.engine.partition import ERROR, INPUT_COLUMNS, PAYLOAD, _as_arrow
 
 COLUMNS = (("properties", "props"), ("context", "ctx"))
 

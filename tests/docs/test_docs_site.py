@@ -36,10 +36,10 @@ DOCS = ROOT / "docs"
 # The modules users touch: every name of their __all__ is public and must be in the reference.
 USER_MODULES = (
     "customerio_sink.spark.api",
-    "customerio_sink.mappings",
-    "customerio_sink.client",
+    "customerio_sink.spark.mappings",
+    "customerio_sink.client.pipelines",
     "customerio_sink.errors",
-    "customerio_sink.rules",
+    "customerio_sink.messages.rules",
     "customerio_sink.emulator",
     "customerio_sink.migrate.exports",
     "customerio_sink.migrate.backfill",

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from customerio_sink.client.secrets import SecretKey
 from customerio_sink.errors import ConfigError, ValidationError
-from customerio_sink.secrets import SecretKey
 from customerio_sink.spark.mapping import MessageMapping
 from streaming_jobs import JOBS, _common, replay_dead_letters
 

@@ -1,4 +1,4 @@
-"""``make demo`` (``python -m customerio_sink.demo``) runs end to end in a fresh process."""
+"""``make demo`` (``python -m streaming_jobs.demo``) runs end to end in a fresh process."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def test_demo_prints_its_summary(tmp_path: Path) -> None:
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
     env.pop("CUSTOMERIO_API_KEY", None)  # the demo sets its own, for the emulator
     proc = subprocess.run(
-        [sys.executable, "-m", "customerio_sink.demo", "--output", str(tmp_path / "demo")],
+        [sys.executable, "-m", "streaming_jobs.demo", "--output", str(tmp_path / "demo")],
         capture_output=True,
         text=True,
         cwd=ROOT,

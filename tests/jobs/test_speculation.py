@@ -17,7 +17,7 @@ CHILD = textwrap.dedent(
     import sys
     from pyspark.sql import SparkSession
     from customerio_sink.errors import ConfigError
-    from customerio_sink.secrets import SecretKey
+    from customerio_sink.client.secrets import SecretKey
     from customerio_sink.spark.ledger import Ledger
     from customerio_sink.spark.mapping import MessageMapping
     from customerio_sink.spark.options import SinkOptions

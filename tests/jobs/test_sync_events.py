@@ -56,6 +56,8 @@ def test_sync_events_sends_every_valid_event_exactly_once(
     assert "[sync_events] batch 0: 62 rows → 60 acked, 2 dead" in out
     assert "sync_events: done in" in out
     assert "rows 62, acks 60, dead letters 2, parked 0, skipped 0, requests" in out
+    done = next(line for line in out.splitlines() if "sync_events: done in" in line)
+    assert " — map " in done and ", stream overhead " in done and done.endswith(" events/s")
 
     stats = emulator.stats()
     assert (stats.accepted, stats.rejected, stats.duplicates) == (N, 0, 0)

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from customerio_sink.client.secrets import SecretKey
 from customerio_sink.emulator import Emulator
-from customerio_sink.secrets import SecretKey
 from customerio_sink.spark.ledger import Ledger
 from customerio_sink.spark.mapping import MessageMapping
 from customerio_sink.spark.options import SinkOptions

@@ -26,7 +26,7 @@ BODY = 150  # messages per request, so the batch needs ~35 requests
 CHILD = textwrap.dedent(
     """
     import sys
-    from customerio_sink.secrets import SecretKey
+    from customerio_sink.client.secrets import SecretKey
     from customerio_sink.spark.ledger import Ledger
     from customerio_sink.spark.mapping import MessageMapping
     from customerio_sink.spark.options import SinkOptions

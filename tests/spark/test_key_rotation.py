@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from customerio_sink.client import CustomerIOClient
+from customerio_sink.client.pipelines import CustomerIOClient
+from customerio_sink.client.secrets import RotatingKey, SecretKey
 from customerio_sink.emulator import Emulator
 from customerio_sink.errors import AuthenticationError
-from customerio_sink.secrets import RotatingKey, SecretKey
 from customerio_sink.spark.keys import KeyRotation, KeySource
 from customerio_sink.spark.metrics import install_metrics
 from customerio_sink.spark.runner import read_source

@@ -30,7 +30,7 @@ MASTER = "local-cluster[2,1,1024]"  # two executors, one core each
 CHILD = textwrap.dedent(
     """
     import json, os, sys
-    from customerio_sink.secrets import SecretKey
+    from customerio_sink.client.secrets import SecretKey
     from customerio_sink.spark.ledger import Ledger
     from customerio_sink.spark.mapping import MessageMapping
     from customerio_sink.spark.options import SinkOptions

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from customerio_sink.errors import ConfigError
-from customerio_sink.message_id import message_id
+from customerio_sink.messages.message_id import message_id
 from customerio_sink.spark.mapping import MessageMapping, to_messages
 
 pytestmark = pytest.mark.spark

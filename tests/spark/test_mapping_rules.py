@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from customerio_sink.message_id import CROCKFORD, composite_key, composite_key_sql, message_id
+from customerio_sink.messages.message_id import (
+    CROCKFORD,
+    composite_key,
+    composite_key_sql,
+    message_id,
+)
 from customerio_sink.spark.mapping import MessageMapping, to_messages
 
 pytestmark = pytest.mark.spark

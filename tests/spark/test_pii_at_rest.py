@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from customerio_sink.errors import DecryptionError
-from customerio_sink.protect import PayloadCipher, generate_key, is_encrypted
 from customerio_sink.spark.keys import payload_cipher
+from customerio_sink.spark.protect import PayloadCipher, generate_key, is_encrypted
 from customerio_sink.spark.replay import drain_retry_queue, replay_dead_letters
 from customerio_sink.spark.runner import read_source, run_sync
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from customerio_sink.errors import ConfigError
-from customerio_sink.protect import KeyedHasher, PayloadCipher, generate_key, is_encrypted
+from customerio_sink.spark.protect import KeyedHasher, PayloadCipher, generate_key, is_encrypted
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

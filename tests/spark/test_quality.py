@@ -12,7 +12,7 @@ import pytest
 import customerio_sink as cio
 from customerio_sink.catalog import check
 from customerio_sink.errors import ConfigError
-from customerio_sink.rules import split_reason
+from customerio_sink.messages.rules import split_reason
 
 from .conftest import sync_into
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from customerio_sink.client import CustomerIOClient
+from customerio_sink.client.pipelines import CustomerIOClient
 from customerio_sink.spark.ledger import RequestLog
 from customerio_sink.spark.replay import replay_dead_letters
 from customerio_sink.spark.runner import read_source, run_sync

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from customerio_sink.message_id import composite_key
-from customerio_sink.protect import KeyedHasher
+from customerio_sink.messages.message_id import composite_key
 from customerio_sink.spark.erasure import erase_people
 from customerio_sink.spark.ledger import TABLES, Ledger
 from customerio_sink.spark.ops_tables import OPS_TABLES, append_ops, ensure_ops_table
+from customerio_sink.spark.protect import KeyedHasher
 from customerio_sink.spark.retention import apply_retention
 from customerio_sink.spark.runner import read_source, run_sync
 

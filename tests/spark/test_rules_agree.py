@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from customerio_sink import rules
 from customerio_sink.catalog.constraints import email as email_constraint
-from customerio_sink.rules import split_reason
+from customerio_sink.messages import rules
+from customerio_sink.messages.rules import split_reason
+from customerio_sink.messages.validators import check_email, check_message
 from customerio_sink.spark.mapping import MessageMapping, is_email_sql, to_messages
-from customerio_sink.validators import check_email, check_message
 
 pytestmark = pytest.mark.spark
 
@@ -124,13 +124,13 @@ def test_ids_event_names_and_attribute_values_share_their_limits(spark: Any) -> 
 
 
 def test_every_reason_the_mapping_writes_has_a_known_rule_code() -> None:
+    import customerio_sink.engine.text_guard as text_guard
     import customerio_sink.spark.mapping as mapping
     import customerio_sink.spark.mapping_builder as mapping_builder
     import customerio_sink.spark.mapping_cdf as mapping_cdf
     import customerio_sink.spark.mapping_json as mapping_json
     import customerio_sink.spark.mapping_queue as mapping_queue
     import customerio_sink.spark.mapping_time as mapping_time
-    import customerio_sink.text_guard as text_guard
 
     codes = set()
     for module in (

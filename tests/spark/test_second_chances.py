@@ -70,8 +70,8 @@ def _cli(tmp_path: Path, emulator: Any, *extra: str) -> list[str]:
 CHILD = textwrap.dedent(
     """
     import os, sys
-    from customerio_sink import journal
-    from customerio_sink.secrets import SecretKey
+    from customerio_sink.engine import journal
+    from customerio_sink.client.secrets import SecretKey
     from customerio_sink.spark.ledger import Ledger
     from customerio_sink.spark.mapping import MessageMapping
     from customerio_sink.spark.options import SinkOptions

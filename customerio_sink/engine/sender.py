@@ -1,6 +1,6 @@
 """The sender of one partition attempt: packs sendable rows into ``/v1/batch`` bodies near the
 size limit, sends each through the task's share of the rate budget, splits a rejected body to
-isolate its bad messages, and journals every outcome (see :mod:`customerio_sink.engine_journal`).
+isolate its bad messages, and journals every outcome (see :mod:`customerio_sink.engine.journaling`).
 
 Pure Python at import: the client, pyarrow and the packer are imported when first used.
 """
@@ -10,20 +10,20 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from customerio_sink import journal
-from customerio_sink.collapse import SKIP_DUPLICATE
-from customerio_sink.engine_arrow import MID, PAYLOAD, _payload_bytes, _tuples
-from customerio_sink.engine_journal import PartitionJournal
-from customerio_sink.engine_settings import PartitionSummary, SendSettings
+from customerio_sink.engine import journal
+from customerio_sink.engine.arrow import MID, PAYLOAD, _payload_bytes, _tuples
+from customerio_sink.engine.collapse import SKIP_DUPLICATE
+from customerio_sink.engine.journaling import PartitionJournal
+from customerio_sink.engine.settings import PartitionSummary, SendSettings
 
 
 def build_client(settings: SendSettings, on_request: Any = None, partition_id: int = 0) -> Any:
     """A :class:`CustomerIOClient` with this partition's share of the key's rate budget (no
     limiter at all when the budget is off)."""
-    from customerio_sink.breaker import CircuitBreaker
-    from customerio_sink.budget import task_limiter
-    from customerio_sink.client import CustomerIOClient
-    from customerio_sink.retry import RetryPolicy
+    from customerio_sink.client.breaker import CircuitBreaker
+    from customerio_sink.client.budget import task_limiter
+    from customerio_sink.client.pipelines import CustomerIOClient
+    from customerio_sink.client.retry import RetryPolicy
 
     limiter = task_limiter(settings, partition_id)
     kwargs: dict[str, Any] = {}
@@ -57,7 +57,7 @@ class PartitionSender(PartitionJournal):
     """Packs, sends and journals the messages of one partition attempt."""
 
     def __init__(self, settings: SendSettings, batch_id: int, partition_id: int) -> None:
-        from customerio_sink.packing import DEFAULT_MAX_BODY_BYTES
+        from customerio_sink.messages.packing import DEFAULT_MAX_BODY_BYTES
 
         super().__init__(settings, batch_id, partition_id)
         self.max_body = settings.max_body_bytes or DEFAULT_MAX_BODY_BYTES
@@ -108,7 +108,7 @@ class PartitionSender(PartitionJournal):
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        from customerio_sink.packing import pack_ranges
+        from customerio_sink.messages.packing import pack_ranges
 
         if not self.pending:
             return
@@ -132,7 +132,7 @@ class PartitionSender(PartitionJournal):
     def _send(self, rows: Any) -> None:
         """Send one body's rows (an Arrow batch); split it when the API rejects it."""
         from customerio_sink.errors import CircuitOpenError, RejectedError, TransientError
-        from customerio_sink.packing import batch_body
+        from customerio_sink.messages.packing import batch_body
 
         items = rows.column(PAYLOAD).to_pylist()
         if self.settings.dry_run:

@@ -1,7 +1,7 @@
 """The per-call API shared by the Pipelines client: one method per call type and semantic event.
 
 :class:`MessageCalls` builds the validated model for each call and hands it to ``send`` — which
-the class using it provides (:class:`~customerio_sink.client.CustomerIOClient` sends to
+the class using it provides (:class:`~customerio_sink.client.pipelines.CustomerIOClient` sends to
 ``/v1/<type>``). Keeping the thirteen thin wrappers here keeps the client module about sending.
 Every method accepts the common fields as keywords: ``context``, ``integrations``,
 ``timestamp`` (``datetime``, ``date`` or ISO-8601 string) and ``message_id``; the semantic
@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from customerio_sink import semantic
-from customerio_sink.metrics import RequestMetrics
-from customerio_sink.models import Alias, Group, Identify, Message, Page, Screen, Track
+from customerio_sink.client.metrics import RequestMetrics
+from customerio_sink.messages import semantic
+from customerio_sink.messages.models import Alias, Group, Identify, Message, Page, Screen, Track
 
 __all__ = ["MessageCalls"]
 

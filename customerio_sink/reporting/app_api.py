@@ -3,13 +3,15 @@
 Bearer auth with an App API key (not the Pipelines key), US host ``api.customer.io`` or EU
 ``api-eu.customer.io`` (or a custom ``endpoint``), and its own budget of 10 requests per second
 — separate from the Pipelines budget. Requests share the Pipelines client's machinery
-(:class:`~customerio_sink.transport.Sender`): retries with backoff and ``Retry-After``, circuit
+(:class:`~customerio_sink.client.transport.Sender`): retries with backoff and ``Retry-After``,
+circuit
 breaker, ``on_request`` hook.
 
 Lists use cursor pagination (``start``/``limit`` in, ``next`` out); :meth:`AppAPIClient.paginate`
 turns that into one iterator over every item of every page.
 
-Customer lookups are cached (:class:`~customerio_sink.cache.TTLCache`, size and TTL settable).
+Customer lookups are cached (:class:`~customerio_sink.reporting.cache.TTLCache`, size and TTL
+settable).
 Give :meth:`AppAPIClient.invalidate_customer` to ``CustomerIOClient(invalidate=...)`` and every
 identify, delete or device change made through that client evicts the person's entries.
 """
@@ -23,16 +25,16 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
-from customerio_sink.breaker import CircuitBreaker
-from customerio_sink.cache import TTLCache
-from customerio_sink.encoding import encode
+from customerio_sink.client.breaker import CircuitBreaker
+from customerio_sink.client.metrics import OnRequest
+from customerio_sink.client.rate_limit import RateLimiter
+from customerio_sink.client.regions import app_api_base_url
+from customerio_sink.client.retry import RetryPolicy
+from customerio_sink.client.secrets import SecretKey
+from customerio_sink.client.transport import RequestsTransport, Sender, Timeout, Transport
 from customerio_sink.errors import ConfigError, RejectedError, TransientError
-from customerio_sink.metrics import OnRequest
-from customerio_sink.rate_limit import RateLimiter
-from customerio_sink.regions import app_api_base_url
-from customerio_sink.retry import RetryPolicy
-from customerio_sink.secrets import SecretKey
-from customerio_sink.transport import RequestsTransport, Sender, Timeout, Transport
+from customerio_sink.messages.encoding import encode
+from customerio_sink.reporting.cache import TTLCache
 
 __all__ = ["AppAPIClient"]
 

@@ -2,7 +2,8 @@
 
 Its connection pool is sized for parallel senders; the proxy and CA-bundle settings of the
 environment are read once per origin; no redirects are followed and no urllib3 retries made (the
-one retry loop is :class:`customerio_sink.transport.Sender`). A failure to get an answer becomes
+one retry loop is :class:`customerio_sink.client.transport.Sender`). A failure to get an answer
+becomes
 :class:`~customerio_sink.errors.TransientError` (``status=None``) naming no host or body.
 """
 
@@ -14,8 +15,8 @@ from collections.abc import Mapping
 import requests
 from requests.adapters import HTTPAdapter
 
+from customerio_sink.client.transport_wire import HttpResponse, Timeout
 from customerio_sink.errors import TransientError
-from customerio_sink.transport_wire import HttpResponse, Timeout
 
 __all__ = ["RequestsTransport"]
 

@@ -14,10 +14,10 @@ body by splitting it, and journals every final outcome as it goes. Transient fai
 the retries either fail the partition (``on_transient="fail"``: Spark replays the batch) or park
 the messages in the retry queue (``on_transient="park"``).
 
-The parts: :mod:`~customerio_sink.engine_arrow` (the input columns as Arrow),
-:mod:`~customerio_sink.engine_settings` (what a task is given and reports back),
-:mod:`~customerio_sink.engine_sender` (packing and sending) and
-:mod:`~customerio_sink.engine_journal` (the journal of outcomes); this module runs them.
+The parts: :mod:`~customerio_sink.engine.arrow` (the input columns as Arrow),
+:mod:`~customerio_sink.engine.settings` (what a task is given and reports back),
+:mod:`~customerio_sink.engine.sender` (packing and sending) and
+:mod:`~customerio_sink.engine.journaling` (the journal of outcomes); this module runs them.
 
 Pure Python: no pyspark import, so it is tested without Spark.
 """
@@ -25,12 +25,12 @@ Pure Python: no pyspark import, so it is tested without Spark.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any
 
-from customerio_sink import journal
-from customerio_sink.collapse import collapse_changes
-from customerio_sink.engine_arrow import (
+from customerio_sink.engine import journal
+from customerio_sink.engine.arrow import (
     CHANGE,
     ERROR,
     HASH,
@@ -45,14 +45,15 @@ from customerio_sink.engine_arrow import (
     _from_tuples,
     _tuples,
 )
-from customerio_sink.engine_arrow import EVENT as EVENT
-from customerio_sink.engine_arrow import PAYLOAD as PAYLOAD
-from customerio_sink.engine_arrow import TYPE as TYPE
-from customerio_sink.engine_journal import OUTCOME_FIELDS as OUTCOME_FIELDS
-from customerio_sink.engine_journal import REQUEST_LOG_FIELDS as REQUEST_LOG_FIELDS
-from customerio_sink.engine_sender import PartitionSender
-from customerio_sink.engine_sender import build_client as build_client
-from customerio_sink.engine_settings import PartitionSummary, SendSettings
+from customerio_sink.engine.arrow import EVENT as EVENT
+from customerio_sink.engine.arrow import PAYLOAD as PAYLOAD
+from customerio_sink.engine.arrow import TYPE as TYPE
+from customerio_sink.engine.collapse import collapse_changes
+from customerio_sink.engine.journaling import OUTCOME_FIELDS as OUTCOME_FIELDS
+from customerio_sink.engine.journaling import REQUEST_LOG_FIELDS as REQUEST_LOG_FIELDS
+from customerio_sink.engine.sender import PartitionSender
+from customerio_sink.engine.sender import build_client as build_client
+from customerio_sink.engine.settings import PartitionSummary, SendSettings
 
 # The ``X as X`` imports above are re-exports: callers and tests import them from here.
 __all__ = ["INPUT_COLUMNS", "PartitionSummary", "SendSettings", "run_partition"]
@@ -78,10 +79,12 @@ def run_partition(
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    started = time.perf_counter()
     done = journal.final_message_ids(settings.journal_dir, settings.journal_key, batch_id)
     done_ids = pa.array(sorted(done), type=pa.string()) if done else None
     sender = PartitionSender(settings, batch_id, partition_id)
     summary = sender.summary
+    batches = _timed(batches, summary)
     invalid: list[tuple[Any, ...]] = []
     held: list[tuple[Any, ...]] = []
     try:
@@ -115,10 +118,27 @@ def run_partition(
                 batch = batch.filter(pc.invert(hold))
             sender.add(batch)
         _set_aside(sender, invalid, held)
-        return sender.finish()
+        finished = sender.finish()
+        finished.task_s = time.perf_counter() - started
+        return finished
     except BaseException:
         sender.journal.close()
         raise
+
+
+def _timed(batches: Iterable[Any], summary: PartitionSummary) -> Iterator[Any]:
+    """``batches``, adding the time spent waiting for each to ``summary.input_s`` (the rows are
+    read and mapped in the JVM while the task asks for them)."""
+    it = iter(batches)
+    while True:
+        asked = time.perf_counter()
+        try:
+            batch = next(it)
+        except StopIteration:
+            summary.input_s += time.perf_counter() - asked
+            return
+        summary.input_s += time.perf_counter() - asked
+        yield batch
 
 
 def _collapse(

@@ -29,8 +29,8 @@ import hmac
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from customerio_sink.client.secrets import SecretKey
 from customerio_sink.errors import ConfigError, DecryptionError
-from customerio_sink.secrets import SecretKey
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from customerio_sink.encoding import format_timestamp, utcnow
 from customerio_sink.errors import ConfigError, PayloadTooLargeError
-from customerio_sink.limits import (
+from customerio_sink.messages.encoding import format_timestamp, utcnow
+from customerio_sink.messages.limits import (
     BATCH_ENVELOPE_BYTES,
     DEFAULT_MAX_BODY_BYTES,
     MAX_MESSAGE_BYTES,

@@ -25,9 +25,9 @@ import os
 import re
 from dataclasses import dataclass
 
+from customerio_sink.client.secrets import SecretKey
 from customerio_sink.errors import ConfigError
-from customerio_sink.limits import RATE_PERIOD_S, RATE_REQUESTS
-from customerio_sink.secrets import SecretKey
+from customerio_sink.messages.limits import RATE_PERIOD_S, RATE_REQUESTS
 
 __all__ = [
     "EU",

@@ -3,9 +3,10 @@
 :class:`Transport` is the network edge — one method, ``send``, that turns a request into a
 :class:`HttpResponse` or raises :class:`TransientError` (``status=None``) when no answer came.
 :class:`RequestsTransport` is the real one: one ``requests.Session`` whose connection pool is
-sized for parallel senders (:mod:`customerio_sink.transport_pool`). Tests of host and auth
+sized for parallel senders (:mod:`customerio_sink.client.transport_pool`). Tests of host and auth
 selection inject a transport that records the request instead of sending it. The protocol, the
-response and the reading of an error body's reasons are in :mod:`customerio_sink.transport_wire`.
+response and the reading of an error body's reasons are in
+:mod:`customerio_sink.client.transport_wire`.
 
 :class:`Sender` owns the loop every request goes through::
 
@@ -13,11 +14,11 @@ response and the reading of an error body's reasons are in :mod:`customerio_sink
         breaker.before_request()     # CircuitOpenError when open
         rate_limiter.acquire()       # every attempt, retries included
         transport.send(...)          # timed
-        classify(status)             # OK / AUTH / REJECT / RETRY (see retry.py)
+        classify(status)             # OK / AUTH / REJECT / RETRY (see client/retry.py)
         on RETRY: wait policy.delay(attempt, Retry-After); a Retry-After also pauses the limiter
 
 and then calls the ``on_request`` hook once with the :class:`RequestMetrics` of the whole
-logical request (see metrics.py). Nothing here logs or raises a body, a header or a key.
+logical request (see client/metrics.py). Nothing here logs or raises a body, a header or a key.
 """
 
 from __future__ import annotations
@@ -30,7 +31,13 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from customerio_sink.__version__ import __version__
-from customerio_sink.breaker import CircuitBreaker
+from customerio_sink.client.breaker import CircuitBreaker
+from customerio_sink.client.metrics import OnRequest, RequestMetrics, call_hook
+from customerio_sink.client.rate_limit import Limiter
+from customerio_sink.client.retry import Outcome, RetryPolicy, classify, parse_retry_after
+from customerio_sink.client.secrets import SecretKey
+from customerio_sink.client.transport_pool import RequestsTransport as RequestsTransport
+from customerio_sink.client.transport_wire import HttpResponse, Timeout, Transport, parse_reasons
 from customerio_sink.errors import (
     AuthenticationError,
     CustomerIOSinkError,
@@ -38,12 +45,6 @@ from customerio_sink.errors import (
     RejectedError,
     TransientError,
 )
-from customerio_sink.metrics import OnRequest, RequestMetrics, call_hook
-from customerio_sink.rate_limit import Limiter
-from customerio_sink.retry import Outcome, RetryPolicy, classify, parse_retry_after
-from customerio_sink.secrets import SecretKey
-from customerio_sink.transport_pool import RequestsTransport as RequestsTransport
-from customerio_sink.transport_wire import HttpResponse, Timeout, Transport, parse_reasons
 
 __all__ = [
     "DEFAULT_USER_AGENT",

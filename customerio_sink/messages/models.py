@@ -6,14 +6,15 @@ absent fields are left out (``None`` never becomes ``null`` at the top level, wh
 inside ``traits`` stays ``null`` because that is how an attribute is cleared), timestamps are
 ISO-8601 with milliseconds and an offset, and ``to_json()`` writes ``Decimal`` as a JSON number.
 
-Every model checks itself with :func:`customerio_sink.validators.check_message` once built, so
+Every model checks itself with :func:`customerio_sink.messages.validators.check_message` once
+built, so
 the rules are the same ones the bulk path applies to plain dicts. Every failure — a wrong type
 as well as a broken limit — raises :class:`customerio_sink.errors.ValidationError` naming the
 field and the rule; a pydantic error never escapes (its text would quote the input).
 
 ``messageId`` and ``timestamp`` stay absent unless given: the client fills them when it sends.
 The Customer.io semantic events (``User Deleted`` and friends) are in
-:mod:`customerio_sink.semantic`.
+:mod:`customerio_sink.messages.semantic`.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, StrictBool, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from customerio_sink.encoding import encode, format_timestamp
 from customerio_sink.errors import ValidationError, Violation
-from customerio_sink.validators import check_message
+from customerio_sink.messages.encoding import encode, format_timestamp
+from customerio_sink.messages.validators import check_message
 
 __all__ = [
     "Alias",

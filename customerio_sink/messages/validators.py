@@ -2,10 +2,11 @@
 
 This is the fast path for bulk use: ``check_message(d)`` looks at a camelCase message dict (what
 goes on the wire) and returns a list of :class:`~customerio_sink.errors.Violation` — no model is
-built, nothing is raised. The pydantic models in :mod:`customerio_sink.models` call the same
+built, nothing is raised. The pydantic models in :mod:`customerio_sink.messages.models` call the
+same
 function, so a rule lives in exactly one place.
 
-Rules (codes, limits and semantic events in :mod:`customerio_sink.rules`):
+Rules (codes, limits and semantic events in :mod:`customerio_sink.messages.rules`):
 
 =====================  ========================================================================
 rule                   meaning
@@ -37,9 +38,9 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
-from customerio_sink import rules
-from customerio_sink.encoding import encode, parse_timestamp
 from customerio_sink.errors import ValidationError, Violation
+from customerio_sink.messages import rules
+from customerio_sink.messages.encoding import encode, parse_timestamp
 
 __all__ = [
     "MESSAGE_TYPES",
@@ -54,7 +55,8 @@ __all__ = [
 ]
 
 MESSAGE_TYPES = frozenset(rules.CALL_TYPES)
-# The semantic events and their required/typed fields live in customerio_sink.rules (the Spark
+# The semantic events and their required/typed fields live in customerio_sink.messages.rules (the
+# Spark
 # mapping reads the same declarations).
 SEMANTIC_EVENTS = rules.SEMANTIC_EVENTS
 _SEMANTIC_FIELDS = rules.SEMANTIC_FIELDS
@@ -116,7 +118,7 @@ def check_timestamp(value: Any, field: str = "timestamp") -> Violation | None:
 
 def check_email(value: Any, field: str = "traits.email") -> Violation | None:
     """An email address: ``local@domain.tld`` without spaces, at most 254 bytes
-    (:func:`customerio_sink.rules.is_email`)."""
+    (:func:`customerio_sink.messages.rules.is_email`)."""
     if not isinstance(value, str):
         return Violation(field, "type_string", "emails are strings")
     if not rules.is_email(value):

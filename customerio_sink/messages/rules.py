@@ -3,7 +3,8 @@ and their required fields, the email rule, and the code of every rule a row can 
 
 Two readers use these declarations:
 
-* :mod:`customerio_sink.validators` checks wire-shaped dicts in Python (the client, replays);
+* :mod:`customerio_sink.messages.validators` checks wire-shaped dicts in Python (the client,
+  replays);
 * :mod:`customerio_sink.spark.mapping` checks source rows in the JVM, as Spark SQL, before a
   message is built.
 
@@ -238,7 +239,9 @@ _RULE = re.compile(REASON_RULE_PATTERN)
 def reason(field: str, detail: str, rule: str) -> str:
     """``<field>: <detail> [<rule>]`` — the one form of a reason; ``rule`` must be in RULES."""
     if rule not in RULES:
-        raise ValueError(f"unknown rule code {rule!r}; add it to customerio_sink.rules.RULES")
+        raise ValueError(
+            f"unknown rule code {rule!r}; add it to customerio_sink.messages.rules.RULES"
+        )
     return f"{field}: {detail} [{rule}]"
 
 

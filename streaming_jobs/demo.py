@@ -10,7 +10,7 @@ reasons, and the lineage rows of every micro-batch.
 Everything is written under ``--output`` (default ``demo-output/``, git-ignored), which is
 cleared first. Exit code 0 when every source row is accounted for and nothing was sent twice.
 
-    python -m customerio_sink.demo [--output DIR]
+    python -m streaming_jobs.demo [--output DIR]
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _prepare_output(path: Path) -> None:
             raise SystemExit(f"demo: {path} is not empty and not a demo output; choose --output")
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
-    (path / MARKER).write_text("created by python -m customerio_sink.demo\n", encoding="utf-8")
+    (path / MARKER).write_text("created by python -m streaming_jobs.demo\n", encoding="utf-8")
 
 
 def _people_rows() -> list[tuple[Any, ...]]:
@@ -262,7 +262,7 @@ def _print_lineage(spark: Any, ledger: Any) -> list[Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; returns 0 when every check passes."""
     parser = argparse.ArgumentParser(
-        prog="python -m customerio_sink.demo",
+        prog="python -m streaming_jobs.demo",
         description="End-to-end demo: emulator + local Spark/Delta + the streaming jobs.",
     )
     parser.add_argument(

@@ -7,11 +7,11 @@ Two ways in:
   message, give it a ``messageId`` (uuid4 unless given), a ``timestamp`` (now unless given) and
   ``context.library``, and POST it to its own endpoint (``/v1/identify`` …).
   :meth:`~CustomerIOClient.batch` does the same for many messages through ``/v1/batch``. (The
-  per-call methods live in :mod:`customerio_sink.calls`.)
+  per-call methods live in :mod:`customerio_sink.client.calls`.)
 - **Bulk** (the Spark sink): :meth:`~CustomerIOClient.send_encoded` POSTs already-encoded,
   already-validated items as one ``/v1/batch`` body — no parsing, no re-encoding.
 
-Every request goes through one :class:`~customerio_sink.transport.Sender`: circuit breaker,
+Every request goes through one :class:`~customerio_sink.client.transport.Sender`: circuit breaker,
 rate limiter (before every attempt), retries with full-jitter backoff and ``Retry-After``, and
 the ``on_request`` hook once per logical request. ``strict=True`` (the default) sends
 ``X-Strict-Mode: 1`` so Customer.io answers 400/401 instead of a silent 200.
@@ -27,25 +27,25 @@ from types import TracebackType
 from typing import Any, Literal
 
 from customerio_sink.__version__ import __version__
-from customerio_sink.breaker import CircuitBreaker
-from customerio_sink.calls import MessageCalls
-from customerio_sink.encoding import encode, format_timestamp, utcnow
-from customerio_sink.errors import ConfigError, PayloadTooLargeError, ValidationError, Violation
-from customerio_sink.limits import DEFAULT_MAX_BODY_BYTES, MAX_MESSAGE_BYTES
-from customerio_sink.metrics import OnRequest, RequestMetrics
-from customerio_sink.models import Message
-from customerio_sink.packing import batch_body, pack_ranges
-from customerio_sink.rate_limit import Limiter, RateLimiter
-from customerio_sink.regions import (
+from customerio_sink.client.breaker import CircuitBreaker
+from customerio_sink.client.calls import MessageCalls
+from customerio_sink.client.metrics import OnRequest, RequestMetrics
+from customerio_sink.client.rate_limit import Limiter, RateLimiter
+from customerio_sink.client.regions import (
     key_region,
     pipelines_auth_header,
     pipelines_base_url,
     rate_budget,
 )
-from customerio_sink.retry import RetryPolicy
-from customerio_sink.secrets import SecretKey
-from customerio_sink.transport import RequestsTransport, Sender, Timeout, Transport
-from customerio_sink.validators import check_message
+from customerio_sink.client.retry import RetryPolicy
+from customerio_sink.client.secrets import SecretKey
+from customerio_sink.client.transport import RequestsTransport, Sender, Timeout, Transport
+from customerio_sink.errors import ConfigError, PayloadTooLargeError, ValidationError, Violation
+from customerio_sink.messages.encoding import encode, format_timestamp, utcnow
+from customerio_sink.messages.limits import DEFAULT_MAX_BODY_BYTES, MAX_MESSAGE_BYTES
+from customerio_sink.messages.models import Message
+from customerio_sink.messages.packing import batch_body, pack_ranges
+from customerio_sink.messages.validators import check_message
 
 __all__ = ["LIBRARY", "CustomerIOClient"]
 
@@ -86,9 +86,11 @@ class CustomerIOClient(MessageCalls):
     "us" or "eu" (default: the region of a ``pk_``/``sk_`` key, else US); ``endpoint`` is a base
     URL that wins over both (the emulator, a proxy). A ``pk_``/``sk_`` key of one region bound
     for the other region's host raises :class:`ConfigError` unless ``allow_cross_region`` is
-    true (see :func:`~customerio_sink.regions.pipelines_base_url`). ``retry``, ``rate_limiter``
+    true (see :func:`~customerio_sink.client.regions.pipelines_base_url`). ``retry``,
+    ``rate_limiter``
     and ``breaker`` default to ``RetryPolicy()``, the region's budget
-    (:func:`~customerio_sink.regions.rate_budget`: 3000 per 3 s) and ``CircuitBreaker()`` on the
+    (:func:`~customerio_sink.client.regions.rate_budget`: 3000 per 3 s) and ``CircuitBreaker()`` on
+    the
     given clock and sleep; ``rate_limiter=False`` means no client-side limit at all.
     ``invalidate`` is called with every userId (and identify email)
     this client writes, e.g. ``AppAPIClient.invalidate_customer`` to keep its lookup cache
@@ -182,11 +184,12 @@ class CustomerIOClient(MessageCalls):
 
         ``items`` are encoded messages (each ≤ 32 KB, with their own ``type``); ``message_ids``
         their ids, in the same order (or empty), used for errors and metrics only. The body
-        must fit ``max_body_bytes`` — pack with :func:`~customerio_sink.packing.pack_ranges`.
+        must fit ``max_body_bytes`` — pack with
+        :func:`~customerio_sink.messages.packing.pack_ranges`.
 
         Raises :class:`PayloadTooLargeError` before sending, then :class:`RejectedError`,
         :class:`AuthenticationError`, :class:`TransientError` (``RateLimitedError``) or
-        :class:`CircuitOpenError` as described in :mod:`customerio_sink.transport`.
+        :class:`CircuitOpenError` as described in :mod:`customerio_sink.client.transport`.
         """
         if not items:
             raise ConfigError("send_encoded needs at least one item")

@@ -1,7 +1,7 @@
 """What every notebook of the suite needs, in one place, so the notebooks hold no logic.
 
 A notebook declares its widgets on ``dbutils`` — Databricks' own, or
-:func:`~customerio_sink.notebook_widgets.local_dbutils` elsewhere — and calls
+:func:`~customerio_sink.notebook.widgets.local_dbutils` elsewhere — and calls
 :func:`setup_notebook`, which reads the common widgets (``work_dir``, ``job``,
 ``secret_scope``, ``secret_key``, ``region``), gets the session (the cluster's, or a local one
 with Delta), reads the key from the secret scope, and says where calls go: the region on
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from customerio_sink.client.secrets import SecretKey
 from customerio_sink.errors import ConfigError
-from customerio_sink.notebook_widgets import LocalDbutils
-from customerio_sink.secrets import SecretKey
+from customerio_sink.notebook.widgets import LocalDbutils
 
 __all__ = ["MARKER", "NotebookSetup", "setup_notebook"]
 
@@ -71,17 +71,19 @@ class NotebookSetup:
         return path
 
     def client(self, **settings: Any) -> Any:
-        """A :class:`~customerio_sink.client.CustomerIOClient` for this notebook's target (the
+        """A :class:`~customerio_sink.client.pipelines.CustomerIOClient` for this notebook's target
+        (the
         cleanup cell closes it); ``settings`` are the client's keyword arguments."""
-        from customerio_sink.client import CustomerIOClient
+        from customerio_sink.client.pipelines import CustomerIOClient
 
         made = CustomerIOClient(self._key(), **self.target, **settings)
         self._closing.append(made)
         return made
 
     def app_client(self, **settings: Any) -> Any:
-        """An :class:`~customerio_sink.app_api.AppAPIClient` (App API key, region or emulator)."""
-        from customerio_sink.app_api import AppAPIClient
+        """An :class:`~customerio_sink.reporting.app_api.AppAPIClient` (App API key, region or
+        emulator)."""
+        from customerio_sink.reporting.app_api import AppAPIClient
 
         if self.app_api_key is None:
             raise ConfigError("setup_notebook(..., app_api=True) reads the App API key")
@@ -149,7 +151,7 @@ def setup_notebook(
     Raises:
         ConfigError: ``work_dir`` empty on Databricks, a missing secret, a bad region.
     """
-    from customerio_sink.regions import get_region
+    from customerio_sink.client.regions import get_region
 
     on_databricks = not isinstance(dbutils, LocalDbutils)
     get = dbutils.widgets.get

@@ -1,7 +1,8 @@
 """What goes into and comes out of one sending task: :class:`SendSettings` (shipped from the
 driver to the executors) and :class:`PartitionSummary` (the counts each task reports back).
 
-Both are re-exported by :mod:`customerio_sink.engine`, where callers import them. Pure Python.
+Both are re-exported by :mod:`customerio_sink.engine.partition`, where callers import them. Pure
+Python.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from customerio_sink.breaker import FAILURE_THRESHOLD, RECOVERY_S
-from customerio_sink.limits import RATE_PERIOD_S, RATE_REQUESTS
-from customerio_sink.retry import BASE_DELAY_S, MAX_ATTEMPTS, MAX_DELAY_S, RETRY_AFTER_CAP_S
+from customerio_sink.client.breaker import FAILURE_THRESHOLD, RECOVERY_S
+from customerio_sink.client.retry import BASE_DELAY_S, MAX_ATTEMPTS, MAX_DELAY_S, RETRY_AFTER_CAP_S
+from customerio_sink.messages.limits import RATE_PERIOD_S, RATE_REQUESTS
 
 #: The HTTP timeout of one request the sink sends (the sink's default, for 500 KB bodies).
 SEND_TIMEOUT_S = 30.0
@@ -23,10 +24,10 @@ class SendSettings:
     """Everything a sending task needs; picklable, shipped from the driver to executors.
 
     ``journal_key`` names this job's run in the journal (``<job>/<run id>``).
-    ``api_key`` is a :class:`customerio_sink.secrets.SecretKey` (its repr hides the value).
+    ``api_key`` is a :class:`customerio_sink.client.secrets.SecretKey` (its repr hides the value).
     ``rate_requests`` of None (or 0) means no client-side budget at all. The budget is per
     key: every job sending with the key at the same time shares it through ``budget_dir``
-    (see :mod:`customerio_sink.budget`). ``concurrency`` is how many partitions send at the
+    (see :mod:`customerio_sink.client.budget`). ``concurrency`` is how many partitions send at the
     same time: each gets ``job share // concurrency`` (or, below one per window, its own slots
     among ``lanes``, the batch's partition count when known).
     """
@@ -81,6 +82,10 @@ class PartitionSummary:
     would_send: int = 0
     min_version: int | None = None
     max_version: int | None = None
+    # Seconds this task waited for its input (Spark reading and mapping the rows in the JVM,
+    # then handing them over as Arrow) and spent in all (input, packing, HTTP, journal).
+    input_s: float = 0.0
+    task_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from customerio_sink.text_guard import guard_raw_json, guard_text
+from customerio_sink.engine.text_guard import guard_raw_json, guard_text
 
 #: Columns the engine reads from each input batch.
 INPUT_COLUMNS = (

@@ -11,7 +11,8 @@ local path on one machine, ``/dbfs/...`` or a ``/Volumes/...`` path on a cluster
 A job run holds a *lease* (``job``, ``heartbeat``, ``expires``, ``sending_from``) while it
 sends; its tasks renew it as they go, and a job that dies stops renewing, so its lease expires
 after ``ttl_s`` and the others take its share back. Each job takes ``budget * headroom //
-live leases`` and splits that between its tasks (:class:`~customerio_sink.rate_limit.LaneLimiter`).
+live leases`` and splits that between its tasks
+(:class:`~customerio_sink.client.rate_limit.LaneLimiter`).
 Tasks count the live leases again every ``refresh_s``; a job that joins while others are live
 waits ``refresh_s + period`` before its first request, so by then the others have lowered their
 share and their older, faster requests have left every window.
@@ -33,8 +34,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from customerio_sink.client.rate_limit import LaneLimiter
 from customerio_sink.errors import ConfigError
-from customerio_sink.rate_limit import LaneLimiter
 
 __all__ = ["SharedBudget", "TaskLimiter", "key_hash", "release", "task_limiter"]
 

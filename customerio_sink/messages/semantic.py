@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import field_validator
 
-from customerio_sink.models import Message, stringify_id
+from customerio_sink.messages.models import Message, stringify_id
 
 __all__ = [
     "SEMANTIC_MODELS",

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from customerio_sink.errors import ConfigError
-from customerio_sink.limits import RATE_PERIOD_S, RATE_REQUESTS
+from customerio_sink.messages.limits import RATE_PERIOD_S, RATE_REQUESTS
 
 __all__ = ["LaneLimiter", "Limiter", "RateLimiter"]
 
@@ -151,7 +151,7 @@ class LaneLimiter:
     """When one task of ``tasks`` (sending side by side) may start its next request.
 
     Not a blocking limiter: :meth:`next_start` says when, :meth:`commit` records a start
-    (the caller sleeps in between — :class:`customerio_sink.budget.TaskLimiter`).
+    (the caller sleeps in between — :class:`customerio_sink.client.budget.TaskLimiter`).
 
     * ``budget >= tasks``: ``budget // tasks`` starts per window, evenly spaced, and never more
       in any window ``[t, t + per_seconds)`` (the same sliding-window log as

@@ -1,7 +1,7 @@
 """Customer.io's request size limits, as named constants with their headroom explained.
 
 The limits of one message (32 KB, ids, attributes) are message rules and live in
-:mod:`customerio_sink.rules`; they are re-exported here.
+:mod:`customerio_sink.messages.rules`; they are re-exported here.
 
 Sources (reference ``customerio-api.md`` §2.5, §6 and the addenda): the Pipelines API takes at
 most 32 KB per call and 500 KB per ``/v1/batch`` request; the Track API documents the identity
@@ -12,9 +12,10 @@ that is the safe side.
 
 from __future__ import annotations
 
-# What one message may hold (sizes, ids, attributes) is declared in customerio_sink.rules with
+# What one message may hold (sizes, ids, attributes) is declared in customerio_sink.messages.rules
+# with
 # the other message rules; the names stay importable from here.
-from customerio_sink.rules import (
+from customerio_sink.messages.rules import (
     MAX_ATTRIBUTE_NAME_BYTES,
     MAX_ATTRIBUTE_VALUE_BYTES,
     MAX_ATTRIBUTES,

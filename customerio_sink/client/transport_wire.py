@@ -2,7 +2,7 @@
 returns, and the reading of a rejected request's reasons from an error body
 (:func:`parse_reasons`).
 
-All re-exported by :mod:`customerio_sink.transport`, where callers import them.
+All re-exported by :mod:`customerio_sink.client.transport`, where callers import them.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ column lists that become the attempt's Parquet tables (``outcomes`` and ``reques
 ledger ingests.
 
 :class:`PartitionJournal` holds that state and the counts of the attempt
-(:class:`~customerio_sink.engine_settings.PartitionSummary`); the sender
-(:class:`~customerio_sink.engine_sender.PartitionSender`) builds on it. Pure Python at import.
+(:class:`~customerio_sink.engine.settings.PartitionSummary`); the sender
+(:class:`~customerio_sink.engine.sender.PartitionSender`) builds on it. Pure Python at import.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from customerio_sink import journal
-from customerio_sink.engine_arrow import EVENT, KEY, MID, PAYLOAD, TYPE, VERSION, _schema
-from customerio_sink.engine_settings import PartitionSummary, SendSettings
-from customerio_sink.text_guard import decode_lenient
+from customerio_sink.engine import journal
+from customerio_sink.engine.arrow import EVENT, KEY, MID, PAYLOAD, TYPE, VERSION, _schema
+from customerio_sink.engine.settings import PartitionSummary, SendSettings
+from customerio_sink.engine.text_guard import decode_lenient
 
 #: What one request log row records of a request (plus its ``started_at``).
 REQUEST_FIELDS = (

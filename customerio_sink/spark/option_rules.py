@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from customerio_sink.errors import ConfigError
-from customerio_sink.limits import (
+from customerio_sink.messages.limits import (
     BATCH_ENVELOPE_BYTES,
     DOCUMENTED_MAX_BATCH_BYTES,
     MAX_MESSAGE_BYTES,

@@ -93,7 +93,8 @@ class RotatingKey(SecretKey):
     """The current key, and during a rotation window the key it replaced (``previous``).
 
     Sends use the current key; a client that gets a 401 with it tries ``previous`` once (see
-    :class:`~customerio_sink.transport.Sender`). Prints, compares and hashes as the current key.
+    :class:`~customerio_sink.client.transport.Sender`). Prints, compares and hashes as the current
+    key.
     """
 
     __slots__ = ("_previous",)

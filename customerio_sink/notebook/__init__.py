@@ -1,0 +1,3 @@
+"""Scaffolding for the notebook suite: session setup, and a stand-in for ``dbutils``
+outside Databricks.
+"""

@@ -1,0 +1,1 @@
+"""Reporting through Customer.io's App API: the client and its lookup cache."""
