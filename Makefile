@@ -12,7 +12,7 @@ MATRIX_TESTS := tests/spark/test_mapping.py tests/spark/test_delivery.py tests/s
                 tests/spark/test_budget.py tests/spark/test_dedupe.py tests/jobs/test_sync_events.py
 
 .DEFAULT_GOAL := help
-.PHONY: help dev demo docs test test-matrix test-fast lint fmt typecheck bench bench-smoke emulator wheel deploy-dev clean
+.PHONY: help dev demo docs test test-matrix test-fast lint fmt typecheck bench bench-series bench-smoke emulator wheel deploy-dev clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -66,6 +66,11 @@ typecheck: $(STAMP) ## mypy on the package
 
 bench: $(STAMP) ## throughput benchmark (ROWS=1000000 by default; e.g. make bench ROWS=20000)
 	$(PY) -m benchmarks.run --rows $(ROWS)
+
+bench-series: $(STAMP) ## after make bench: 100k/1M/5M with a 2g driver, 20 batches, 3 repeats (~30 min)
+	$(PY) -m benchmarks.series sizes
+	$(PY) -m benchmarks.series batches
+	$(PY) -m benchmarks.series repeat
 
 emulator: $(STAMP) ## run the Customer.io emulator on port 8765
 	$(PY) -m customerio_sink.emulator --port 8765

@@ -104,6 +104,7 @@ def run_ours(
     rate_requests: int | None = None,
     rate_period_s: float = 3.0,
     max_body_bytes: int | None = None,
+    reader_options: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run the events job once, available-now, from ``table`` into the emulator at ``url``.
 
@@ -128,7 +129,7 @@ def run_ours(
     if isinstance(options.ledger, TimedLedger):
         options.ledger.timings["ensure_tables"].clear()
     started = time.perf_counter()
-    source = read_source(spark, table, kind="queue")
+    source = read_source(spark, table, kind="queue", reader_options=reader_options)
     result = run_sync(
         spark, options, source, checkpoint=checkpoint, trigger="available-now", progress=None
     )
@@ -173,6 +174,14 @@ def run_ours(
             if name.startswith("append:")
         },
         "batches": len(result.batches),
+        # Each batch's own split (lineage), to see whether a batch costs more as they pile up.
+        "per_batch": [
+            {
+                "acked": b.get("acked"),
+                **{f"{k}_s": b.get(f"{k}_seconds") for k in ("map", "send", "ledger", "overhead")},
+            }
+            for b in result.batches
+        ],
         "rows_in": rows_in,
         "acked": totals["acked"],
         "dead_lettered": totals["dead_lettered"],

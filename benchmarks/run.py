@@ -63,7 +63,14 @@ from benchmarks.report import machine_info, print_table, ratio, ratios, targets
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["PHASES", "BenchConfig", "build_parser", "main", "run_benchmark"]
+__all__ = [
+    "PHASES",
+    "BenchConfig",
+    "build_parser",
+    "config_from_args",
+    "main",
+    "run_benchmark",
+]
 
 KEY = "bench-key"
 API_MAX_BODY_BYTES = 500_000  # "each request can carry up to 500 KB": fill is measured against it
@@ -106,6 +113,10 @@ class BenchConfig:
     profile_dir: str = "bench-output"
     keep_workdir: bool = False
     phases: tuple[str, ...] = PHASES
+    # > 1: the table is written as this many files and read one file per micro-batch, so "ours"
+    # runs as that many batches (the ledger's cost per event as batches accumulate).
+    batches: int = 1
+    driver_memory: str | None = None  # spark.driver.memory of the session main() builds
     log: Callable[[str], None] = field(default=print, repr=False)
 
 
@@ -379,6 +390,8 @@ def run_benchmark(spark: SparkSession, cfg: BenchConfig) -> dict[str, Any]:
             "emulator": "fast mode, rate budget off, in "
             + ("its own process" if cfg.emulator_mode == "process" else "a benchmark thread"),
             "api_max_body_bytes": API_MAX_BODY_BYTES,
+            "batches": cfg.batches,
+            "driver_memory": cfg.driver_memory or spark.conf.get("spark.driver.memory", None),
         },
         "notes": [
             "Timings come from one run on a shared machine (other Spark jobs may have run at "
@@ -415,7 +428,7 @@ def run_benchmark(spark: SparkSession, cfg: BenchConfig) -> dict[str, Any]:
         phase(
             "dataset",
             lambda: {
-                "write_s": write_events(spark, table, cfg.rows),
+                "write_s": write_events(spark, table, cfg.rows, partitions=max(2, cfg.batches)),
                 **dataset_stats(spark, table),
             },
         )
@@ -426,7 +439,13 @@ def run_benchmark(spark: SparkSession, cfg: BenchConfig) -> dict[str, Any]:
                     _measured(
                         emu,
                         lambda: run_ours(
-                            spark, table=table, workdir=workdir, url=emu.url, key=KEY, job=job
+                            spark,
+                            table=table,
+                            workdir=workdir,
+                            url=emu.url,
+                            key=KEY,
+                            job=job,
+                            reader_options={"maxFilesPerTrigger": "1"} if cfg.batches > 1 else None,
                         ),
                     ),
                     cfg.rows,
@@ -577,21 +596,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated phases to run (default: all; dataset is always written)",
     )
     parser.add_argument("--workdir", help="keep tables here (default: a temp dir, removed)")
+    parser.add_argument(
+        "--batches",
+        type=int,
+        default=1,
+        help="write the table as this many files and run ours one file per micro-batch",
+    )
+    parser.add_argument("--driver-memory", help="spark.driver.memory (default: the session's 4g)")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def config_from_args(argv: Sequence[str] | None = None) -> BenchConfig:
+    """The :class:`BenchConfig` of a command line (``--help`` for the flags)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     phases = ("dataset", *(p.strip() for p in args.phases.split(",") if p.strip()))
     unknown = sorted(set(phases) - set(PHASES))
     if unknown:
         parser.error(f"unknown phases {unknown}; choose from {', '.join(PHASES)}")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    from customerio_sink.spark.session import get_spark
-
-    cfg = BenchConfig(
+    if args.batches < 1:
+        parser.error("--batches: at least 1")
+    return BenchConfig(
         rows=args.rows,
         out=args.out or None,
         sample_per_row=args.sample_per_row,
@@ -612,9 +637,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir=args.workdir,
         phases=phases,
         keep_workdir=args.workdir is not None,
+        batches=args.batches,
+        driver_memory=args.driver_memory,
         log=lambda text: print(f"[bench {time.strftime('%H:%M:%S')}] {text}", flush=True),
     )
-    spark = get_spark("customerio-sink-bench")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    cfg = config_from_args(argv)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    from customerio_sink.spark.session import get_spark
+
+    extra = {"spark.driver.memory": cfg.driver_memory} if cfg.driver_memory else None
+    spark = get_spark("customerio-sink-bench", extra_conf=extra)
     results = run_benchmark(spark, cfg)
     print_table(results)
     if cfg.out:

@@ -15,6 +15,7 @@ import pytest
 
 from benchmarks.report import print_table
 from benchmarks.run import BenchConfig, run_benchmark
+from benchmarks.series import size_summary
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -106,6 +107,14 @@ def test_small_benchmark_delivers_everything_within_budget(
     assert budget["emulator"]["rate_limited"] == 0
     assert budget["emulator"]["requests"] > BUDGET  # the budget had to bind
     assert {"achieved_requests_per_s", "achieved_fraction"} <= set(budget)  # figures, unchecked
+    # What `python -m benchmarks.series sizes` keeps of a run: events/s cold and warm, peak memory
+    # of the JVM and the Python workers, and the sink's own time breakdown.
+    size = size_summary(ROWS, results)
+    assert size["delivered_all"] and size["errors"] == {}
+    assert size["events_per_s"] > 0 and size["events_per_s_cold"] > 0
+    assert size["jvm_peak_mb"] > 0 and size["python_worker_peak_mb"] > 0
+    assert set(size["breakdown_s"]) == {"map", "send", "ledger", "overhead", "wall"}
+    assert all(size["breakdown_s"][k] is not None for k in ("map", "send", "ledger"))
     emulator_speed = results["emulator"]
     assert emulator_speed["fast_mode_body_bytes"] > 470_000
     assert {"fast_mode_requests_per_s", "full_mode_small_requests_per_s"} <= set(emulator_speed)
