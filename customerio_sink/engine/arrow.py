@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+from customerio_sink.engine.semantic_guard import guard_semantic
 from customerio_sink.engine.text_guard import guard_raw_json, guard_text
 
 #: Columns the engine reads from each input batch.
@@ -64,24 +65,28 @@ def _input_schema() -> Any:
     return _schema(tuple(zip(INPUT_COLUMNS, _INPUT_TYPES, strict=True)))
 
 
-def _as_arrow(batch: Any, raw_json_columns: Sequence[tuple[str, str]] = ()) -> Any:
+def _as_arrow(
+    batch: Any, raw_json_columns: Sequence[tuple[str, str]] = (), semantic: bool = False
+) -> Any:
     """One input batch as an Arrow record batch of the input columns, in INPUT_COLUMNS order.
 
     Arrow batches (what ``mapInArrow`` hands over) are used as they are, with no per-row Python
     objects; column mappings (lists per column) are converted. An optional ``raw_json`` column
     (see :func:`customerio_sink.spark.mapping.to_messages`, ``engine_json``) has the raw JSON
     in each payload checked here: a row with one that is not exactly one object gets an error.
+    With ``semantic``, so does a ``track`` row whose semantic event's fields are wrong
+    (:func:`~customerio_sink.engine.semantic_guard.guard_semantic`).
     """
     import pyarrow as pa
 
     out = _input_batch(batch)
     names = batch.schema.names if isinstance(batch, pa.RecordBatch) else list(batch)
-    if "raw_json" not in names:
-        return out
-    spans = batch.column("raw_json") if isinstance(batch, pa.RecordBatch) else batch["raw_json"]
-    if not isinstance(spans, pa.Array):
-        spans = pa.array(list(spans), type=pa.list_(pa.int32()))
-    return guard_raw_json(out, spans, raw_json_columns, PAYLOAD, ERROR)
+    if "raw_json" in names:
+        spans = batch.column("raw_json") if isinstance(batch, pa.RecordBatch) else batch["raw_json"]
+        if not isinstance(spans, pa.Array):
+            spans = pa.array(list(spans), type=pa.list_(pa.int32()))
+        out = guard_raw_json(out, spans, raw_json_columns, PAYLOAD, ERROR)
+    return guard_semantic(out, TYPE, EVENT, PAYLOAD, ERROR) if semantic else out
 
 
 def _input_batch(batch: Any) -> Any:

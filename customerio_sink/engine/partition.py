@@ -93,7 +93,9 @@ def run_partition(
             invalid, collapsed = _collapse(batches, done, sender)
             arrow_batches = [collapsed]
         else:
-            arrow_batches = (_as_arrow(b, settings.raw_json_columns) for b in batches)
+            arrow_batches = (
+                _as_arrow(b, settings.raw_json_columns, settings.semantic_guard) for b in batches
+            )
         # Column-wise per batch: no Python object per row on the common path (valid rows).
         for batch in arrow_batches:
             if not settings.collapse:
@@ -147,7 +149,7 @@ def _collapse(
     """A change feed's partition, collapsed to one net change per key: (its invalid rows not
     already final, an Arrow batch of the rows to send). Superseded changes are skipped."""
     summary, settings = sender.summary, sender.settings
-    arrows = [_as_arrow(b, settings.raw_json_columns) for b in batches]
+    arrows = [_as_arrow(b, settings.raw_json_columns, settings.semantic_guard) for b in batches]
     summary.rows_in = sum(b.num_rows for b in arrows)
     order: Callable[[tuple[Any, ...]], Any] = lambda r: r[VERSION] or 0  # noqa: E731
     if settings.latest_by_time:

@@ -63,6 +63,9 @@ class SendSettings:
     # (message field, source column) of the mapping's raw JSON columns, named in dead letters
     # when an input batch's ``raw_json`` spans hold one that is not exactly one JSON object.
     raw_json_columns: tuple[tuple[str, str], ...] = ()
+    # A track queue whose event comes from a column: rows naming a semantic event have their
+    # fields checked here (customerio_sink.engine.semantic_guard), not in the JVM.
+    semantic_guard: bool = False
 
 
 @dataclass

@@ -51,6 +51,7 @@ __all__ = [
     "check_id",
     "check_message",
     "check_timestamp",
+    "semantic_violations",
     "validate_message",
 ]
 
@@ -178,6 +179,14 @@ def _get_path(msg: Mapping[str, Any], path: str) -> Any:
             return None
         node = node.get(part)
     return node
+
+
+def semantic_violations(msg: Mapping[str, Any], event: str) -> list[Violation]:
+    """The rules of Customer.io's semantic event ``event`` (a key of ``SEMANTIC_EVENTS``) that
+    ``msg`` breaks, in :func:`check_message`'s order."""
+    out: list[Violation] = []
+    _check_semantic(msg, event, out)
+    return out
 
 
 def _check_semantic(msg: Mapping[str, Any], event: str, out: list[Violation]) -> None:

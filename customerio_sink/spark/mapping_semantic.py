@@ -1,14 +1,17 @@
 """Customer.io's own semantic events checked in Spark, before sending.
 
-A ``track`` queue whose event is one of :data:`customerio_sink.messages.rules.SEMANTIC_EVENTS`
-(``Device
-Created or Updated``, ``Relationship Deleted``…) must carry that event's fields: a device token
+A ``track`` queue whose constant event is one of
+:data:`customerio_sink.messages.rules.SEMANTIC_EVENTS` (``Device Created or Updated``,
+``Relationship Deleted``…) must carry that event's fields: a device token
 in the context, an object id in the properties, a ``userId``. Customer.io answers 200 to such a
 call without them and does nothing, or (strict) rejects the whole request. Here each row gets the
 same verdict as :func:`customerio_sink.messages.validators.check_message` — required fields, their
 JSON
 types and the documented values — as the reason ``<field>: <what> [<rule>]`` in
 :data:`SEMANTIC_COLUMN`, and a row that breaks one becomes a dead letter without a request.
+
+(A queue whose event comes from a column has those rows checked by the engine instead, with the
+same rules: :mod:`customerio_sink.engine.semantic_guard`.)
 
 The fields are read where the mapping puts them: ``userId``/``anonymousId`` from the id columns,
 ``properties.*`` from the raw JSON properties column or the mapped property columns, and
@@ -147,13 +150,16 @@ def _event_errors(
 
 
 def with_semantic_errors(df: DataFrame, m: MessageMapping, event: Column) -> DataFrame:
-    """``df`` with :data:`SEMANTIC_COLUMN`, for a ``track`` queue that may carry semantic events
-    (``df`` unchanged when its constant event is not one)."""
+    """``df`` with :data:`SEMANTIC_COLUMN`, for a ``track`` queue whose constant event is a
+    semantic event (``df`` unchanged otherwise)."""
     from pyspark.sql import functions as F
 
-    if m.source != "queue" or m.call != "track" or (m.event and m.event not in SEMANTIC_EVENTS):
+    if m.source != "queue" or m.call != "track" or m.event not in SEMANTIC_EVENTS:
+        # An event named by a column is checked by the engine on the rows that carry a semantic
+        # event (customerio_sink.engine.semantic_guard): checking every semantic event here
+        # would make each batch's plan many times bigger for rows that seldom come.
         return df
-    names = [m.event] if m.event else list(SEMANTIC_EVENTS)
+    names = [m.event]
     ids: dict[str, Column] = {}
     if m.user_id:
         ids["userId"] = F.col(f"`{m.user_id}`").cast("string")

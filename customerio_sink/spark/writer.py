@@ -83,6 +83,10 @@ def task_slots(spark: SparkSession) -> int:
         return max(1, int(spark.conf.get("spark.default.parallelism", "2") or 2))
 
 
+def _events_from_a_column(m: Any) -> bool:
+    return bool(m.source == "queue" and m.call == "track" and not m.event and m.event_column)
+
+
 def send_settings(
     options: SinkOptions, run_id: str, concurrency: int, lanes: int | None = None
 ) -> SendSettings:
@@ -115,6 +119,7 @@ def send_settings(
         on_transient=options.transient_policy,
         collapse=options.mapping.source == "cdf" or options.mapping.latest_per_key,
         latest_by_time=options.mapping.latest_per_key,
+        semantic_guard=_events_from_a_column(options.mapping),
         dry_run=options.dry_run,
         raw_json_columns=raw_json_columns(options.mapping),
     )

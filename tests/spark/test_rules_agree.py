@@ -242,14 +242,59 @@ SEMANTIC_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
 ]
 
 
-def test_customerios_semantic_events_get_the_validators_verdict_in_spark(spark: Any) -> None:
+def _semantic_frame(spark: Any, cases: list[tuple[int, str, Any, Any]]) -> Any:
     import json
 
-    rows = [
-        (f"r{i}", f"u{i}", event, json.dumps(props), json.dumps(ctx))
-        for i, (event, props, ctx) in enumerate(SEMANTIC_CASES)
-    ]
-    df = spark.createDataFrame(rows, "id string, u string, ev string, p string, c string")
+    rows = [(f"r{i}", f"u{i}", event, json.dumps(p), json.dumps(c)) for i, event, p, c in cases]
+    return spark.createDataFrame(rows, "id string, u string, ev string, p string, c string")
+
+
+def _agree(errors: dict[str, Any], cases: list[tuple[int, str, Any, Any]]) -> dict[str, int]:
+    """Each case's error (None or a reason) against the validators' verdict on the same call."""
+    verdicts = {"pass": 0, "fail": 0}
+    for i, event, props, ctx in cases:
+        message = {"type": "track", "userId": f"u{i}", "event": event, "properties": props}
+        message |= {"context": ctx} if ctx else {}
+        python = {(v.field, v.rule) for v in check_message(message)}
+        got = errors[f"u{i}"]
+        assert (got is None) == (not python), (event, props, ctx, got, python)
+        if got is not None:
+            assert split_reason(got) in python, (event, props, ctx, got, python)
+        verdicts["fail" if got else "pass"] += 1
+    return verdicts
+
+
+CASES = [(i, event, props, ctx) for i, (event, props, ctx) in enumerate(SEMANTIC_CASES)]
+
+
+def test_customerios_semantic_events_get_the_validators_verdict_in_spark(spark: Any) -> None:
+    """A constant semantic event (``cio.Events(event="Device Created or Updated")``): its
+    fields are checked in the JVM as the mapping's SQL."""
+    verdicts = {"pass": 0, "fail": 0}
+    for event in sorted({c[1] for c in CASES}):
+        cases = [c for c in CASES if c[1] == event]
+        mapping = MessageMapping(
+            call="track",
+            user_id="u",
+            event=event,
+            properties_json="p",
+            context_json="c",
+            row_id="id",
+        )
+        df = _semantic_frame(spark, cases)
+        errors = {r.key: r.error for r in to_messages(df, mapping, job="r").collect()}
+        for name, n in _agree(errors, cases).items():
+            verdicts[name] += n
+    assert verdicts["pass"] >= 6 and verdicts["fail"] >= 12
+
+
+def test_semantic_events_named_by_a_column_get_the_validators_verdict_in_the_engine(
+    spark: Any,
+) -> None:
+    """An event column may name any semantic event: the JVM leaves those rows to the engine,
+    which gives them the same verdicts before anything is sent."""
+    from customerio_sink.engine.arrow import ERROR, KEY, _as_arrow
+
     mapping = MessageMapping(
         call="track",
         user_id="u",
@@ -258,15 +303,14 @@ def test_customerios_semantic_events_get_the_validators_verdict_in_spark(spark: 
         context_json="c",
         row_id="id",
     )
-    errors = {r.key: r.error for r in to_messages(df, mapping, job="r").collect()}
-    verdicts = {"pass": 0, "fail": 0}
-    for i, (event, props, ctx) in enumerate(SEMANTIC_CASES):
-        message = {"type": "track", "userId": f"u{i}", "event": event, "properties": props}
-        message |= {"context": ctx} if ctx else {}
-        python = {(v.field, v.rule) for v in check_message(message)}
-        sql = errors[f"u{i}"]
-        assert (sql is None) == (not python), (event, props, ctx, sql, python)
-        if sql is not None:
-            assert split_reason(sql) in python, (event, props, ctx, sql, python)
-        verdicts["fail" if sql else "pass"] += 1
+    messages = to_messages(_semantic_frame(spark, CASES), mapping, job="r", engine_json=True)
+    assert {r.error for r in messages.select("error").collect()} == {None}  # nothing in the JVM
+    errors: dict[str, Any] = {}
+    for batch in messages.toArrow().to_batches():
+        checked = _as_arrow(batch, (), True)
+        keys, found = checked.column(KEY).to_pylist(), checked.column(ERROR).to_pylist()
+        errors.update(zip(keys, found, strict=True))
+        unchecked = _as_arrow(batch, (), False)  # a mapping that needs no semantic guard
+        assert set(unchecked.column(ERROR).to_pylist()) == {None}
+    verdicts = _agree(errors, CASES)
     assert verdicts["pass"] >= 6 and verdicts["fail"] >= 12
