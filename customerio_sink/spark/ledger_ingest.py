@@ -236,9 +236,10 @@ def _lineage(
         "started_at": started_at,
         "finished_at": datetime.now(timezone.utc),
         "sink_version": __version__,
-        **{name: _seconds(summary, name) for name in ("map_seconds", "send_seconds")},
-        "ledger_seconds": None,  # set once the other tables are written
-        "overhead_seconds": _seconds(summary, "overhead_seconds"),
+        # Where the time went: the writer's split (absent on the Data Source door), and the
+        # ledger's own seconds, set once the other tables are written.
+        **{f"{n}_seconds": _seconds(summary, f"{n}_seconds") for n in ("map", "send", "overhead")},
+        "ledger_seconds": None,
     }
 
 
