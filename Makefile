@@ -4,12 +4,17 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ROWS   ?= 1000000
-# The support matrix's Spark 3.5 leg: its own venv, the guarantee tests (exactly once under a
-# kill, nothing lost, the shared budget, the jobs) through the foreachBatch door.
+# The support matrix: two more legs, each in its own venv, run the guarantee tests (exactly once
+# under a kill, nothing lost, the shared budget, the jobs): Spark 3.5 through the foreachBatch door,
+# and the newest pyspark/delta-spark pair through both doors.
 MATRIX_VENV  := .venv-spark35
 MATRIX_STAMP := $(MATRIX_VENV)/.installed
+NEWEST_VENV  := .venv-spark-newest
+NEWEST_STAMP := $(NEWEST_VENV)/.installed
 MATRIX_TESTS := tests/spark/test_mapping.py tests/spark/test_delivery.py tests/spark/test_crash.py \
                 tests/spark/test_budget.py tests/spark/test_dedupe.py tests/jobs/test_sync_events.py
+NEWEST_TESTS := $(MATRIX_TESTS) tests/spark/test_datasource_ledger.py
+MATRIX_DEPS  := "pytest>=8" "pytest-timeout>=2.3" "hypothesis>=6.100"
 
 .DEFAULT_GOAL := help
 .PHONY: help dev demo docs test test-matrix test-fast lint fmt typecheck bench bench-series bench-smoke emulator wheel deploy-dev clean
@@ -42,13 +47,22 @@ test: $(STAMP) ## run the whole test suite (lint, types, docs build, unit, Spark
 $(MATRIX_STAMP): setup.py pyproject.toml
 	$(PYTHON) -m venv $(MATRIX_VENV)
 	$(MATRIX_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(MATRIX_VENV)/bin/python -m pip install --quiet -e ".[spark35]" "pytest>=8" "pytest-timeout>=2.3" "hypothesis>=6.100"
+	$(MATRIX_VENV)/bin/python -m pip install --quiet -e ".[spark35]" $(MATRIX_DEPS)
 	touch $(MATRIX_STAMP)
 
-test-matrix: $(MATRIX_STAMP) ## the guarantee tests on Spark 3.5.7 + Delta 3.3.2 (the Data Source door needs Spark 4; see docs/platforms.md)
+$(NEWEST_STAMP): setup.py pyproject.toml
+	$(PYTHON) -m venv $(NEWEST_VENV)
+	$(NEWEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(NEWEST_VENV)/bin/python -m pip install --quiet -e ".[spark_newest]" $(MATRIX_DEPS)
+	touch $(NEWEST_STAMP)
+
+test-matrix: $(MATRIX_STAMP) $(NEWEST_STAMP) ## the guarantee tests on Spark 3.5.7 + Delta 3.3.2 and on the newest pair, Spark 4.2.0 + Delta 4.4.0 (see docs/platforms.md)
 	@echo "matrix: Spark 3.5.7 + Delta 3.3.2 (the main suite above ran on Spark 4.0.1 + Delta 4.0.1)"
-	@$(MATRIX_VENV)/bin/python -m pytest -q -k "not datasource" $(MATRIX_TESTS) \
+	@$(MATRIX_VENV)/bin/python -m pytest -q -p no:cacheprovider -k "not datasource" $(MATRIX_TESTS) \
 	  || { echo "matrix FAILED on Spark 3.5.7 + Delta 3.3.2"; exit 1; }
+	@echo "matrix: Spark 4.2.0 + Delta 4.4.0 (the newest pair that resolve together)"
+	@$(NEWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider $(NEWEST_TESTS) \
+	  || { echo "matrix FAILED on Spark 4.2.0 + Delta 4.4.0"; exit 1; }
 
 test-fast: $(STAMP) ## unit tests only (no Spark)
 	$(PY) -m pytest -m "not spark"

@@ -42,6 +42,14 @@ SPARK35 = [
     "pyarrow>=15",
     "pandas>=2.2,<3",
 ]
+# The matrix's newest leg (`make test-matrix`): the newest pyspark/delta-spark pair that resolve
+# together (delta-spark 4.4.0 allows pyspark <= 4.2.0; its JARs are delta-spark_4.2_2.13).
+SPARK_NEWEST = [
+    "pyspark==4.2.0",
+    "delta-spark==4.4.0",
+    "pyarrow>=15",
+    "pandas>=2.2,<3",
+]
 # Optional PII protection of dead letters and the retry queue (customerio_sink.spark.protect): Fernet
 # field encryption. Databricks runtimes already ship cryptography.
 PROTECT = [
@@ -108,6 +116,7 @@ setup(
         "spark": SPARK,
         "local": LOCAL,
         "spark35": SPARK35,
+        "spark_newest": SPARK_NEWEST,
         "protect": PROTECT,
         "dev": DEV,
         "docs": DOCS,

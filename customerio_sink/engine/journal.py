@@ -72,6 +72,7 @@ class JournalWriter:
     fsync: bool = False
     _fh: IO[bytes] | None = field(default=None, init=False, repr=False)
     _stem: str = field(default="", init=False, repr=False)
+    _writers: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def directory(self) -> Path:
@@ -84,21 +85,51 @@ class JournalWriter:
             self._fh = open(self.directory / f"{self._stem}.jsonl", "ab")  # noqa: SIM115
         return self._fh
 
+    def _table_paths(self, suffix: str) -> tuple[Path, Path]:
+        """(the temporary file, the final file) of one of the attempt's Parquet tables."""
+        return (
+            self.directory / f".{self._stem}.{suffix}.tmp",
+            self.directory / f"{self._stem}.{suffix}.parquet",
+        )
+
+    @property
+    def has_parts(self) -> bool:
+        """Whether :meth:`append_table` wrote part of a table not yet published."""
+        return bool(self._writers)
+
+    def append_table(self, suffix: str, table: Any) -> None:
+        """Write part of a table now (a row group of the temporary file), so a long task keeps
+        no more than a part in memory; :meth:`write_tables` adds the rest and publishes it."""
+        import pyarrow.parquet as pq
+
+        self._open()
+        writer = self._writers.get(suffix)
+        if writer is None:
+            tmp, _ = self._table_paths(suffix)
+            writer = pq.ParquetWriter(tmp, table.schema, compression="snappy")
+            self._writers[suffix] = writer
+        writer.write_table(table)
+
     def write_tables(self, tables: dict[str, Any]) -> None:
         """At the end of a task attempt, write its outcomes as Parquet beside the JSONL.
 
-        ``tables`` maps a suffix (``outcomes``, ``requests``) to a ``pyarrow.Table``. Each file
-        appears atomically (rename), so a file that exists is complete; the ledger reads these
-        instead of re-parsing the JSONL, which remains the record for attempts that crashed.
+        ``tables`` maps a suffix (``outcomes``, ``requests``) to a ``pyarrow.Table`` (the rest
+        of it, after any parts written by :meth:`append_table`). Each file appears atomically
+        (rename), so a file that exists is complete; the ledger reads these instead of
+        re-parsing the JSONL, which remains the record for attempts that crashed.
         """
         import pyarrow.parquet as pq
 
         if not self._stem:
             return
         for suffix, table in tables.items():
-            final = self.directory / f"{self._stem}.{suffix}.parquet"
-            tmp = self.directory / f".{self._stem}.{suffix}.tmp"
-            pq.write_table(table, tmp, compression="snappy")
+            tmp, final = self._table_paths(suffix)
+            writer = self._writers.pop(suffix, None)
+            if writer is None:
+                pq.write_table(table, tmp, compression="snappy")
+            else:
+                writer.write_table(table)
+                writer.close()
             os.replace(tmp, final)
 
     def write(self, record: dict[str, Any]) -> None:
@@ -108,6 +139,13 @@ class JournalWriter:
         fh.flush()
         if self.fsync:
             os.fsync(fh.fileno())
+
+    def discard_parts(self) -> None:
+        """Close the files of tables that will not be published (the attempt failed): only a
+        whole table is ever published."""
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
 
     def close(self) -> None:
         if self._fh is not None:

@@ -67,6 +67,18 @@ _SHARED_FIELDS = (
     ("error_class", "error_class"),
 )
 
+#: Outcome rows a task keeps in memory before it writes them as a part of its outcome table.
+SPILL_ROWS = 100_000
+_SHARED_NAMES = frozenset(name for name, _ in _SHARED_FIELDS) | {"outcome"}
+# Outcome table column ← input column an Arrow batch of input rows lends as it is.
+_LENT_COLUMNS = (
+    ("message_id", MID),
+    ("call_type", TYPE),
+    ("event", EVENT),
+    ("source_key", KEY),
+    ("commit_version", VERSION),
+)
+
 
 def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -119,7 +131,10 @@ class PartitionJournal:
         self.journal = journal.JournalWriter(
             settings.journal_dir, settings.journal_key, batch_id, partition_id, fsync=settings.fsync
         )
+        # The outcome table's columns as lists of Arrow chunks (see _keep).
         self.outcomes: dict[str, list[Any]] = {name: [] for name, _ in OUTCOME_FIELDS}
+        self._types = {f.name: f.type for f in _schema(OUTCOME_FIELDS)}
+        self._kept = 0  # outcome rows kept in memory, not yet written (see SPILL_ROWS)
         self.requests: dict[str, list[Any]] = {name: [] for name, _ in REQUEST_LOG_FIELDS}
 
     def _on_request(self, metrics: Any) -> None:
@@ -133,10 +148,8 @@ class PartitionJournal:
     def _record(self, outcome: str, rows: Any, **extra: Any) -> None:
         """Journal one final outcome of ``rows`` (row tuples, or an Arrow batch of input rows)
         and keep it for the attempt's outcome table."""
-        if isinstance(rows, list | tuple):
-            columns = _row_columns(outcome, rows)
-        else:
-            columns = _batch_columns(rows)
+        arrow_rows = not isinstance(rows, list | tuple)
+        columns = _batch_columns(rows) if arrow_rows else _row_columns(outcome, rows)
         ids, keys, types, events, versions, lo, hi, payloads = columns
         record: dict[str, Any] = {
             "outcome": outcome,
@@ -157,31 +170,65 @@ class PartitionJournal:
             s = self.summary
             s.min_version = lo if s.min_version is None else min(s.min_version, lo)
             s.max_version = hi if s.max_version is None else max(s.max_version, hi)
-        self._keep(record, len(ids))
+        self._keep(record, len(ids), rows if arrow_rows else None)
 
-    def _keep(self, record: dict[str, Any], n: int) -> None:
-        """Append one journal record's ``n`` rows to the attempt's outcome table."""
-        out = self.outcomes
-        out["outcome"] += [record["outcome"]] * n
-        out["message_id"] += record["ids"]
-        out["call_type"] += record["types"]
-        out["event"] += record["events"]
-        out["source_key"] += record["keys"]
-        out["commit_version"] += record["versions"]
-        out["payload"] += record.get("payloads") or [None] * n
-        out["reason"] += record.get("reasons") or [None] * n
-        out["related_id"] += record.get("related") or [None] * n
-        for name, key in _SHARED_FIELDS:
-            out[name] += [record.get(key)] * n
+    def _keep(self, record: dict[str, Any], n: int, rows: Any = None) -> None:
+        """Append one journal record's ``n`` rows to the attempt's outcome table, as Arrow
+        arrays: a task's memory grows by a few bytes per row it journals, not by a Python
+        object per value (``rows``, an Arrow batch of input rows, lends its columns as they
+        are)."""
+        import pyarrow as pa
+
+        types = self._types
+        given = {
+            "outcome": record["outcome"],
+            "message_id": record["ids"],
+            "call_type": record["types"],
+            "event": record["events"],
+            "source_key": record["keys"],
+            "commit_version": record["versions"],
+            "payload": record.get("payloads"),
+            "reason": record.get("reasons"),
+            "related_id": record.get("related"),
+            **{name: record.get(key) for name, key in _SHARED_FIELDS},
+        }
+        if rows is not None:
+            for name, column in _LENT_COLUMNS:
+                given[name] = rows.column(column)
+        for name, _ in OUTCOME_FIELDS:
+            value = given[name]
+            if isinstance(value, pa.Array):
+                chunk = value
+            elif name in _SHARED_NAMES or value is None:
+                chunk = pa.repeat(pa.scalar(value, types[name]), n)
+            else:
+                chunk = pa.array(value, types[name])
+            self.outcomes[name].append(chunk)
+        self._kept += n
+        if self._kept >= SPILL_ROWS:
+            self.journal.append_table("outcomes", self._outcome_table())
+
+    def _outcome_table(self) -> Any:
+        """The outcome rows kept since the last part was written, as one table (and forget
+        them)."""
+        import pyarrow as pa
+
+        schema = _schema(OUTCOME_FIELDS)
+        table = pa.Table.from_arrays(
+            [pa.chunked_array(self.outcomes[f.name], f.type) for f in schema], schema=schema
+        )
+        self.outcomes = {name: [] for name, _ in OUTCOME_FIELDS}
+        self._kept = 0
+        return table
 
     def write_tables(self) -> None:
         """Write the attempt's outcome and request tables (when it has any rows)."""
-        if self.outcomes["message_id"] or self.requests["endpoint"]:
+        if self._kept or self.journal.has_parts or self.requests["endpoint"]:
             import pyarrow as pa
 
             self.journal.write_tables(
                 {
-                    "outcomes": pa.table(self.outcomes, schema=_schema(OUTCOME_FIELDS)),
+                    "outcomes": self._outcome_table(),
                     "requests": pa.table(self.requests, schema=_schema(REQUEST_LOG_FIELDS)),
                 }
             )

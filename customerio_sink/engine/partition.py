@@ -125,6 +125,7 @@ def run_partition(
         return finished
     except BaseException:
         sender.journal.close()
+        sender.journal.discard_parts()
         raise
 
 

@@ -222,9 +222,11 @@ def get_spark(
 
 
 def is_connect(spark: Any) -> bool:
-    """Whether ``spark`` is a Spark Connect session (no SparkContext, RDDs or JVM handles)."""
-    try:
-        from pyspark.sql.connect.session import SparkSession as ConnectSession
-    except Exception:  # the Connect client's dependencies (grpcio …) are not installed
-        return False
-    return isinstance(spark, ConnectSession)
+    """Whether ``spark`` is a Spark Connect session (no SparkContext, RDDs or JVM handles).
+
+    Imports nothing: a Connect session's class is loaded before any such session exists, and
+    importing the Connect client where it is not used costs time (and on pyspark 4.2 without
+    grpcio ends a ``python -c`` script with exit 0, taken for a doctest run).
+    """
+    module = sys.modules.get("pyspark.sql.connect.session")
+    return module is not None and isinstance(spark, module.SparkSession)

@@ -232,3 +232,66 @@ def test_invalid_utf8_from_the_jvm_is_a_dead_letter_not_a_crash(
     assert reasons[cols["message_id"][1]] == "key: not valid UTF-8 [utf8]"
     assert reasons[cols["message_id"][2]] == ("event: not valid UTF-8 [utf8]")
     assert cols["message_id"][4] in reasons  # rejected by the server, isolated by splitting
+
+
+def test_a_long_task_writes_its_outcome_table_in_parts_and_publishes_it_whole(
+    tmp_path: Path, emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task keeps at most SPILL_ROWS outcome rows in memory (its memory stays flat however
+    many rows it sends); the published table still holds every row once, in order, with the
+    Arrow path's and the row path's outcomes (acked, dead) alike."""
+    import pyarrow.parquet as pq
+
+    from customerio_sink.engine import journaling
+
+    monkeypatch.setattr(journaling, "SPILL_ROWS", 7)
+    cols = _batch(40, error_at=5)
+    settings = _settings(tmp_path, emu, max_batch_messages=6)
+    summary = run_partition(iter(_arrow(cols, chunk=9)), settings, 0, 0)
+    assert (summary.acked, summary.dead) == (39, 1)
+    (path,) = journal.batch_dir(str(tmp_path), "engine/run", 0).glob("part-*.outcomes.parquet")
+    parquet = pq.ParquetFile(path)
+    assert parquet.metadata.num_row_groups > 1  # written in parts
+    table = parquet.read()
+    rows = table.select(["outcome", "message_id", "source_key", "http_status"]).to_pylist()
+    dead = [r for r in rows if r["outcome"] == "dead"]
+    assert [r["message_id"] for r in dead] == [cols["message_id"][5]]
+    acked = [r for r in rows if r["outcome"] == "acked"]
+    assert [r["message_id"] for r in acked] == [
+        m for i, m in enumerate(cols["message_id"]) if i != 5
+    ]
+    assert {r["http_status"] for r in acked} == {200}
+    assert [r["source_key"] for r in acked][:2] == ["u0", "u1"]
+
+
+def test_a_failed_attempt_publishes_no_outcome_table(
+    tmp_path: Path, emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts already written by an attempt that then fails stay unpublished: the ledger reads
+    that attempt from its JSONL, never from half a table."""
+    from customerio_sink.engine import journaling
+
+    monkeypatch.setattr(journaling, "SPILL_ROWS", 5)
+    cols = _batch(30)
+    cols["payload"] = [  # ~4 KB each: bodies fill, so the first batches are sent before the loss
+        orjson.dumps({**orjson.loads(p), "properties": {"pad": "x" * 4000}})
+        for p in cols["payload"]
+    ]
+    batches = _arrow(cols, chunk=10)
+
+    def then_fail() -> Iterator[Any]:
+        yield from batches[:2]
+        raise RuntimeError("executor lost")
+
+    with pytest.raises(RuntimeError, match="executor lost"):
+        run_partition(then_fail(), _settings(tmp_path, emu, max_body_bytes=33_000), 0, 0)
+    directory = journal.batch_dir(str(tmp_path), "engine/run", 0)
+    assert not list(directory.glob("*.parquet"))
+    assert list(directory.glob(".part-*.outcomes.tmp"))  # a part was written, not published
+    acked = [
+        mid
+        for r in journal.read_records(str(tmp_path), "engine/run", 0)
+        if r["outcome"] == "acked"
+        for mid in r["ids"]
+    ]
+    assert len(acked) > 5 and acked == cols["message_id"][: len(acked)]  # parts were written

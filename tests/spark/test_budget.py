@@ -159,10 +159,13 @@ def test_the_key_is_not_in_plans_progress_or_the_sql_ui(
         texts[f"sql {i}"] = " ".join(
             str(x) for x in (run.description(), run.details(), run.physicalPlanDescription())
         )
-    # The option reached the plans (the stream's and the status store's), redacted:
-    redacted = "api_key_secret=*********(redacted)"
-    assert redacted in texts["explain"]
-    assert any(redacted in text for name, text in texts.items() if name.startswith("sql"))
+    # The stream's plan was looked at (its sink node is there):
+    assert "WriteToMicroBatchDataSource" in texts["explain"]
+    if tuple(int(p) for p in spark.version.split(".")[:2]) < (4, 1):
+        # Spark 4.0 prints the sink's options in its plans, redacted (4.1 on prints none):
+        redacted = "api_key_secret=*********(redacted)"
+        assert redacted in texts["explain"]
+        assert any(redacted in text for name, text in texts.items() if name.startswith("sql"))
     leaked = [name for name, text in texts.items() if KEY in text]
     assert leaked == []
 

@@ -53,16 +53,22 @@ def test_killed_driver_restarts_without_losing_or_duplicating(
     create_people(spark, source, N)
     ledger, cp = str(tmp_path / "ledger"), str(tmp_path / "cp")
     emulator.set_faults(latency_ms=150)
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, emulator.url, source, ledger, cp],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    output = tmp_path / "child.log"
+    with open(output, "wb") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, emulator.url, source, ledger, cp],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 240
         while emulator.stats().accepted < 6 * 150 and time.monotonic() < deadline:
-            assert child.poll() is None, "the child finished before it could be killed"
+            assert child.poll() is None, (
+                f"the child finished before it could be killed (exit {child.returncode}, "
+                f"{emulator.stats().accepted} messages accepted): "
+                + output.read_text(errors="replace")[-3000:]
+            )
             time.sleep(0.05)  # polling for the crash point, not waiting for a result
         os.killpg(child.pid, signal.SIGKILL)  # the driver, its JVM and its Python workers
     finally:
