@@ -49,6 +49,8 @@ class CoverageRow:
 
 
 def source_files(root: Path, folder: str, suffixes: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(path relative to ``root``, text) of every file under ``root/folder`` ending in one of
+    ``suffixes``, sorted by path; empty when the folder does not exist."""
     base = root / folder
     if not base.is_dir():
         return []

@@ -159,6 +159,8 @@ class Emulator:
     # -- what was received ---------------------------------------------------------------
 
     def stats(self) -> EmulatorStats:
+        """A snapshot of the Pipelines traffic so far: counts of requests, messages, duplicates,
+        statuses and body sizes (see :class:`EmulatorStats`)."""
         return self.recorder.stats()
 
     def messages(self, type: str | None = None) -> list[dict[str, Any]]:
@@ -176,6 +178,8 @@ class Emulator:
         return self.recorder.message_id_counts()
 
     def rejections(self) -> list[Rejection]:
+        """Every rejected message in arrival order, each with its reasons and the HTTP status its
+        request got (see :class:`Rejection`); copies, safe to keep."""
         return self.recorder.rejections()
 
     @property
@@ -235,6 +239,7 @@ class Emulator:
         )
 
     def clear_faults(self) -> None:
+        """Turn every fault off (back to the default :class:`FaultConfig`)."""
         self.faults.clear()
 
     # -- control endpoints ---------------------------------------------------------------

@@ -55,6 +55,7 @@ class FaultConfig:
             raise ValueError("storm_retry_after must be >= 1 second")
 
     def as_dict(self) -> dict[str, Any]:
+        """The configuration as a JSON-ready dict (``reject_message_ids`` as a sorted list)."""
         data = asdict(self)
         data["reject_message_ids"] = sorted(self.reject_message_ids)
         return data

@@ -52,6 +52,7 @@ class Reply:
 
 
 def json_reply(status: int, payload: Any, headers: dict[str, str] | None = None) -> Reply:
+    """A :class:`Reply` with ``payload`` encoded as its JSON body."""
     return Reply(status, orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS), headers or {})
 
 

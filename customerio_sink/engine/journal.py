@@ -188,6 +188,8 @@ def write_commit(root: str, job: str, batch_id: int, summary: dict[str, Any]) ->
 
 
 def read_commit(root: str, job: str, batch_id: int) -> dict[str, Any] | None:
+    """The commit marker of a batch (its summed partition counts), or None when the batch has
+    not been committed."""
     path = batch_dir(root, job, batch_id) / "_commit.json"
     return orjson.loads(path.read_bytes()) if path.exists() else None
 

@@ -50,6 +50,7 @@ class BackfillReport:
     result: SyncResult | None = None
 
     def lines(self) -> list[str]:
+        """The report as printable lines: the dry run's counts, then the backfill's summary."""
         out = []
         if self.preflight:
             p = self.preflight

@@ -45,6 +45,7 @@ class CutoverReport:
         return not (self.different or self.only_old or self.only_sink or self.would_dead_letter)
 
     def lines(self) -> list[str]:
+        """The report as printable lines: one line of counts, then the examples of each kind."""
         out = [
             f"cut-over check: {self.same} calls the same, {self.different} different, "
             f"{self.only_old} only sent by the old pipeline, {self.only_sink} only sent by the "

@@ -52,6 +52,7 @@ class ImportResult:
     added: int = 0
 
     def summary_line(self) -> str:
+        """One line: messages read, from how many files, into which table, how many were new."""
         return (
             f"imported {self.messages} messages from {self.files} file(s) into {self.table}: "
             f"{self.added} new, {self.messages - self.added} already there"

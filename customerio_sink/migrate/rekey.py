@@ -38,6 +38,7 @@ class Declared:
     mapping: MessageMapping
 
     def to_mapping(self) -> MessageMapping:
+        """The :class:`MessageMapping` it was given, unchanged."""
         return self.mapping
 
 
@@ -50,6 +51,7 @@ class RekeyResult:
     mapped: int
 
     def summary_line(self) -> str:
+        """One line: aliases (and identifies) acked, and the pairs the key map holds."""
         line = f"re-keyed: {self.alias.totals['acked']} aliases acked"
         if self.identify is not None:
             line += f", {self.identify.totals['acked']} identifies acked"

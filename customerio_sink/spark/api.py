@@ -48,6 +48,12 @@ class SecretRef:
     key: str
 
     def resolve(self) -> SecretKey:
+        """Read the secret now and return it as a :class:`SecretKey` (which never prints its value).
+
+        Raises:
+            ConfigError: not on Databricks, where alone secrets can be read (the message names
+                the scope and key, never a value).
+        """
         found = resolve_api_key(secret_scope=self.scope, secret_key=self.key)
         assert found is not None  # resolve_api_key raises rather than return None here
         return found

@@ -215,6 +215,8 @@ class _Writer:
 
 
 class CustomerIOStreamWriter(_Writer, DataSourceStreamWriter):
+    """The streaming writer: each task sends its rows; ``commit`` marks the micro-batch sent."""
+
     def write(self, iterator: Iterator[Row]) -> SinkCommitMessage:
         return self._send(iterator, default_batch=0)
 
@@ -228,6 +230,8 @@ class CustomerIOStreamWriter(_Writer, DataSourceStreamWriter):
 
 
 class CustomerIOBatchWriter(_Writer, DataSourceWriter):
+    """The batch writer: each task sends its rows; ``commit`` marks the write (batch 0) sent."""
+
     kind = "batch"
 
     def write(self, iterator: Iterator[Row]) -> SinkCommitMessage:

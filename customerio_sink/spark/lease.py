@@ -40,6 +40,7 @@ class RunInProgressError(CustomerIOSinkError):
 
 
 def lease_path(journal_root: str, job: str) -> Path:
+    """Where the lease file of ``job``'s replays and drains lives under the journal root."""
     return Path(journal_root) / job / "_second_chance.lease"
 
 
@@ -82,6 +83,7 @@ def _alive(held: dict[str, Any]) -> bool:
 
 
 def describe(held: dict[str, Any], job: str) -> str:
+    """The one-line error for a lease held by another run: who holds it, since when, until when."""
     return (
         f"a {held.get('kind', 'replay or drain')} of job {job} is already running "
         f"(run {held.get('run_id', '?')}, pid {held.get('pid', '?')} on {held.get('host', '?')}, "

@@ -206,6 +206,8 @@ class Ledger:
         return row is not None and str(row["format"]).lower() == "delta"
 
     def read(self, spark: SparkSession, name: str) -> DataFrame:
+        """One ledger table (``"acks"``, ``"dead_letters"``, ``"skipped"`` … a key of ``TABLES``) as
+        a DataFrame, from the metastore schema or the Delta path, whichever the ledger uses."""
         return (
             spark.table(self.table(name))
             if self.schema

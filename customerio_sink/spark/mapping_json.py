@@ -33,6 +33,8 @@ def _F() -> Any:
 
 
 def placeholder(name: str) -> str:
+    """The string ``to_json`` writes for raw JSON column ``name``; :func:`splice_tail` replaces
+    it with the column's raw JSON."""
     return f"__cio_raw_json_{name}__"
 
 

@@ -66,6 +66,11 @@ class People:
     latest_per_key: bool = False
 
     def to_mapping(self) -> Any:
+        """The engine's :class:`MessageMapping` for these settings.
+
+        Raises:
+            ConfigError: a setting is missing or out of range; the message names it.
+        """
         from customerio_sink.spark.mapping import MessageMapping
 
         if not (self.user_id or self.anonymous_id):
@@ -103,6 +108,11 @@ class Events:
     family: str | None = None
 
     def to_mapping(self) -> Any:
+        """The engine's :class:`MessageMapping` for these settings.
+
+        Raises:
+            ConfigError: a setting is missing or out of range; the message names it.
+        """
         from customerio_sink.spark.mapping import MessageMapping
 
         if self.family is not None:
@@ -151,6 +161,11 @@ class Objects:
     source: str = "cdf"
 
     def to_mapping(self) -> Any:
+        """The engine's :class:`MessageMapping` for these settings.
+
+        Raises:
+            ConfigError: a setting is missing or out of range; the message names it.
+        """
         from customerio_sink.spark.mapping import MessageMapping
 
         if _source("Objects", self.source) != "cdf":
@@ -179,6 +194,11 @@ class Relationships:
     source: str = "cdf"
 
     def to_mapping(self) -> Any:
+        """The engine's :class:`MessageMapping` for these settings.
+
+        Raises:
+            ConfigError: a setting is missing or out of range; the message names it.
+        """
         from customerio_sink.spark.mapping import MessageMapping
 
         if _source("Relationships", self.source) != "cdf":
@@ -208,6 +228,11 @@ class Devices:
     source: str = "cdf"
 
     def to_mapping(self) -> Any:
+        """The engine's :class:`MessageMapping` for these settings.
+
+        Raises:
+            ConfigError: a setting is missing or out of range; the message names it.
+        """
         from customerio_sink.spark.mapping import MessageMapping
 
         if _source("Devices", self.source) != "cdf":

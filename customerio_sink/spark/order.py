@@ -36,6 +36,8 @@ STATE_CALLS_SQL = (
 
 
 def is_state_call(call_type: str | None, event: str | None) -> bool:
+    """Whether a call sets state (identify, group, alias, or a track of a semantic event), so
+    that an older one must not land after a newer one (the Python twin of ``STATE_CALLS_SQL``)."""
     return call_type in _STATE_TYPES or (call_type == "track" and event in SEMANTIC_EVENTS)
 
 

@@ -113,9 +113,13 @@ class SyncResult:
 
     @property
     def totals(self) -> dict[str, int]:
+        """The batches' counts summed: ``rows_in``, ``acked``, ``dead_lettered``, ``parked``,
+        ``skipped``, ``requests`` … (one key per name of ``TOTAL_FIELDS``)."""
         return {name: sum(int(b.get(name) or 0) for b in self.batches) for name in TOTAL_FIELDS}
 
     def summary_line(self) -> str:
+        """One line: batches, rows in, acked, dead-lettered, parked, skipped, requests and bytes,
+        rows inside the 72-hour window, and where the time went."""
         t = self.totals
         return (
             f"{self.job}: {len(self.batches)} batches, {t['rows_in']} rows in, {t['acked']} acked, "

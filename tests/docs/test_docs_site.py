@@ -2,6 +2,9 @@
 
 * ``mkdocs build --strict`` passes (a broken link, anchor or reference is a warning, so a failure);
 * every public name has a docstring, and the API reference shows the name with that docstring;
+  so does every public member (method or property) of a public class, since the reference
+  leaves out a member without one;
+* every module-level function or class of the package without a leading ``_`` has a docstring;
 * every error class defined in the package has a section in the troubleshooting guide;
 * every test the guarantees page names exists.
 
@@ -68,6 +71,41 @@ def public_names() -> list[tuple[str, str]]:
     return sorted(set(names))
 
 
+def _member(value: Any) -> Any:
+    """The function or property behind a class attribute, or None for anything else."""
+    if isinstance(value, staticmethod | classmethod):
+        value = value.__func__
+    return value if inspect.isfunction(value) or isinstance(value, property) else None
+
+
+def public_members(names: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(module, ``Class.member``) of every method and property a public class defines itself
+    (inherited ones are left to the class that defines them) whose name has no leading ``_``."""
+    found = []
+    for module, name in names:
+        cls = getattr(importlib.import_module(module), name)
+        if inspect.isclass(cls):
+            found += [
+                (module, f"{name}.{member}")
+                for member, value in vars(cls).items()
+                if not member.startswith("_") and _member(value) is not None
+            ]
+    return sorted(found)
+
+
+def _resolve(module: str, dotted: str) -> Any:
+    obj: Any = importlib.import_module(module)
+    for part in dotted.split("."):
+        obj = vars(obj)[part] if inspect.isclass(obj) else getattr(obj, part)
+    return _member(obj) if _member(obj) is not None else obj
+
+
+def _defined_at(module: str, dotted: str) -> str:
+    """Where ``module.dotted`` is defined: the reference may show it there instead."""
+    obj = getattr(importlib.import_module(module), dotted.split(".")[0])
+    return f"{getattr(obj, '__module__', module)}.{dotted}"
+
+
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower())
 
@@ -84,11 +122,12 @@ def _contains(haystack: list[str], needle: list[str]) -> bool:
 
 def own_docstring(module: str, name: str) -> str | None:
     """The docstring written for ``module.name`` itself (not inherited; an attribute's docstring
-    is the string literal after its assignment, read by griffe as the reference does)."""
-    obj = getattr(importlib.import_module(module), name)
+    is the string literal after its assignment, read by griffe as the reference does); ``name``
+    may be ``Class.member``."""
+    obj = _resolve(module, name)
     if inspect.isclass(obj):
         return obj.__dict__.get("__doc__") or None
-    if inspect.isroutine(obj):
+    if inspect.isroutine(obj) or isinstance(obj, property):
         return obj.__doc__ or None
     return _attribute_docstring(module, name)
 
@@ -120,8 +159,8 @@ def anchors(site: Path) -> dict[str, Path]:
 def missing_from_reference(
     site: Path, names: Iterable[tuple[str, str]], docstring: Any = own_docstring
 ) -> list[str]:
-    """Public names without a docstring, or whose reference entry (anchor + the docstring's first
-    sentence) is not in the built site."""
+    """Public names (or ``Class.member``) without a docstring, or whose reference entry (anchor +
+    the docstring's first sentence) is not in the built site."""
     ids = anchors(site)
     problems = []
     for module, name in names:
@@ -129,9 +168,7 @@ def missing_from_reference(
         if not doc:
             problems.append(f"{module}.{name}: no docstring")
             continue
-        obj = getattr(importlib.import_module(module), name)
-        defined = f"{getattr(obj, '__module__', module)}.{name}"
-        page = ids.get(f"{module}.{name}") or ids.get(defined)
+        page = ids.get(f"{module}.{name}") or ids.get(_defined_at(module, name))
         if page is None:
             problems.append(f"{module}.{name}: not in the API reference")
         elif not _contains(page_text(page), _first_sentence(doc)):
@@ -139,13 +176,37 @@ def missing_from_reference(
     return problems
 
 
+def _package_modules() -> list[Any]:
+    return [
+        importlib.import_module(info.name)
+        for info in pkgutil.walk_packages(customerio_sink.__path__, "customerio_sink.")
+        if not info.name.endswith("__main__")
+    ]
+
+
+def undocumented_module_names(modules: Iterable[Any]) -> list[str]:
+    """Functions and classes defined in ``modules`` whose names have no leading ``_`` but which
+    have no docstring of their own."""
+    problems = []
+    for module in modules:
+        for name, obj in vars(module).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+                continue
+            if inspect.isclass(obj):
+                doc = obj.__dict__.get("__doc__")
+            elif inspect.isfunction(obj):
+                doc = obj.__doc__
+            else:
+                continue
+            if not doc:
+                problems.append(f"{module.__name__}.{name}")
+    return problems
+
+
 def error_classes() -> list[type[BaseException]]:
     """Every exception class defined in any module of the package (private ones too)."""
     found = []
-    for info in pkgutil.walk_packages(customerio_sink.__path__, "customerio_sink."):
-        if info.name.endswith("__main__"):
-            continue
-        module = importlib.import_module(info.name)
+    for module in _package_modules():
         for obj in vars(module).values():
             if (
                 inspect.isclass(obj)
@@ -264,6 +325,40 @@ def test_the_reference_rule_catches_a_name_left_out_or_undocumented(site: Path) 
     assert missing_from_reference(
         site, [("customerio_sink.spark.api", "sync")], docstring=lambda m, n: "Bakes a cake."
     ) == ["customerio_sink.spark.api.sync: the reference does not show its docstring"]
+
+
+def test_every_public_member_has_a_docstring_the_reference_shows(site: Path) -> None:
+    members = public_members(public_names())
+    assert ("customerio_sink.spark.ledger", "Ledger.read") in members
+    assert ("customerio_sink.spark.runner", "SyncResult.totals") in members  # a property
+    assert missing_from_reference(site, members) == []
+
+
+def test_the_member_rule_catches_a_member_undocumented_or_left_out(site: Path) -> None:
+    assert public_members([("customerio_sink.emulator", "FaultConfig")]) == [
+        ("customerio_sink.emulator", "FaultConfig.as_dict")
+    ]
+    member = [("customerio_sink.spark.runner", "SyncResult.totals")]
+    assert missing_from_reference(site, member, docstring=lambda m, n: None) == [
+        "customerio_sink.spark.runner.SyncResult.totals: no docstring"
+    ]
+    assert missing_from_reference(
+        site,
+        [("customerio_sink.spark.datasource", "CustomerIOStreamWriter.write")],
+        docstring=lambda m, n: "Sends rows.",
+    ) == ["customerio_sink.spark.datasource.CustomerIOStreamWriter.write: not in the API reference"]
+
+
+def test_every_module_level_public_looking_name_has_a_docstring() -> None:
+    assert undocumented_module_names(_package_modules()) == []
+
+
+def test_the_module_name_rule_catches_a_bare_function() -> None:
+    import types
+
+    module = types.ModuleType("somewhere")
+    exec("def bare():\n    pass\n\ndef _private():\n    pass\n", vars(module))
+    assert undocumented_module_names([module]) == ["somewhere.bare"]
 
 
 def test_every_error_class_is_in_the_troubleshooting_guide() -> None:

@@ -83,6 +83,11 @@ def _sent_once(emu: Emulator) -> Counter[tuple[Any, ...]]:
     )
 
 
+def _when(timestamp: str) -> datetime:
+    """A message's ISO-8601 ``timestamp`` as an aware datetime."""
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+
+
 def test_import_then_backfill_sends_no_message_twice_even_when_interrupted(
     spark: Any, tmp_path: Path
 ) -> None:
@@ -122,6 +127,12 @@ def test_import_then_backfill_sends_no_message_twice_even_when_interrupted(
         assert max(counts.values()) == 1, [k for k, n in counts.items() if n > 1]
         # 12 by the old pipeline, 6 more old events by the backfill; the 2 recent ones parked.
         assert len(counts) == 18
+        # The backfill sent each history row at its original time, not at "now".
+        old_ids = {m["messageId"] for m in old}
+        by_sink = [m for m in emu.messages("track") if m["messageId"] not in old_ids]
+        assert {(m["userId"], m["event"], _when(m["timestamp"])) for m in by_sink} == {
+            (user, event, ts) for _id, user, event, _amount, ts in rows[12:18]
+        }
     assert report.rate_requests == 1500
     assert report.preflight == {
         "rows_in": 20,
@@ -135,6 +146,10 @@ def test_import_then_backfill_sends_no_message_twice_even_when_interrupted(
     fates = cio.trace(
         spark, ledger, job="events-backfill", key=[f"u{i}" for i in range(4)] + ["u9"]
     )
+    # Each history row is in exactly one outcome: as many results as rows, no message twice.
+    assert len(fates) == len(rows)
+    assert len({f.message_id for f in fates}) == len(fates)
+    assert [f for f in fates if f.history] == []
     by = Counter((f.outcome, f.reason) for f in fates)
     assert by[("skipped", "already_delivered")] == 12
     assert by[("acked", None)] == 6

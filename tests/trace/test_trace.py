@@ -4,6 +4,7 @@ pre-images, a delete and a bad row; and a queue with a repeated row."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import customerio_sink as cio
 from customerio_sink.emulator import Emulator
 from customerio_sink.errors import ConfigError
 from customerio_sink.spark.mapping import to_messages
+from streaming_jobs import trace as trace_cli
 
 pytestmark = pytest.mark.spark
 
@@ -37,9 +39,11 @@ def _sync(spark: Any, tmp_path: Path, emu: Emulator, source: str, mapping: Any, 
     )
 
 
-@pytest.fixture
-def people_run(spark: Any, tmp_path: Path) -> Any:
-    """Two batches over a people change feed; returns (emulator, path, results)."""
+@pytest.fixture(scope="module")
+def people_run(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Two batches over a people change feed, run once for the module's read-only tests;
+    yields (emulator, source path, results, ledger path)."""
+    tmp_path = tmp_path_factory.mktemp("people-run")
     path = str(tmp_path / "people")
     spark.sql(
         f"CREATE TABLE delta.`{path}` (id STRING, email STRING, plan STRING) USING delta "
@@ -58,7 +62,7 @@ def people_run(spark: Any, tmp_path: Path) -> Any:
         spark.sql(f"UPDATE delta.`{path}` SET plan = plan WHERE id = 'u2'")
         spark.sql(f"DELETE FROM delta.`{path}` WHERE id = 'u3'")
         second = _sync(spark, tmp_path, emu, path, PEOPLE, "people")
-        yield emu, path, [first, second]
+        yield emu, path, [first, second], str(tmp_path / "ledger")
 
 
 def _source_rows(spark: Any, path: str, mapping: Any, job: str, cdf: bool) -> list[Any]:
@@ -71,16 +75,18 @@ def _source_rows(spark: Any, path: str, mapping: Any, job: str, cdf: bool) -> li
 
 
 def test_every_row_of_a_change_feed_run_has_exactly_one_outcome(
-    spark: Any, tmp_path: Path, people_run: Any
+    spark: Any, people_run: Any
 ) -> None:
-    emu, path, results = people_run
-    ledger = str(tmp_path / "ledger")
+    emu, path, results, ledger = people_run
     source = _source_rows(spark, path, PEOPLE, "people", cdf=True)
     assert len(source) == 9 + 4 + 2 + 1
     fates = cio.trace(spark, ledger, job="people", key=sorted({r.key for r in source}))
     # Each source row once (by message id: CDF ids are unique per row), nothing else.
     assert Counter(f.message_id for f in fates) == Counter(r.message_id for r in source)
     assert all(f.outcome != "not_found" for f in fates)
+    # Nothing was replayed or drained, so no result merges a second ledger row of its message
+    # (an ack and a dead letter of one row would otherwise pass as one acked result).
+    assert [f for f in fates if f.history] == []
     by_id = {f.message_id: f for f in fates}
     outcome = {
         (r.key, r.change, r.version): (by_id[r.message_id].outcome, by_id[r.message_id].reason)
@@ -115,11 +121,8 @@ def test_every_row_of_a_change_feed_run_has_exactly_one_outcome(
     assert "acked at" in line and "HTTP 200" in line
 
 
-def test_trace_by_message_id_and_one_line_errors(
-    spark: Any, tmp_path: Path, people_run: Any
-) -> None:
-    _, path, _ = people_run
-    ledger = str(tmp_path / "ledger")
+def test_trace_by_message_id_and_one_line_errors(spark: Any, people_run: Any) -> None:
+    _, path, _, ledger = people_run
     source = _source_rows(spark, path, PEOPLE, "people", cdf=True)
     pre = next(r.message_id for r in source if r[1:] == ("u2", "update_preimage", 4))
     (fate,) = cio.trace(spark, ledger, job="people", message_id=pre)
@@ -130,6 +133,31 @@ def test_trace_by_message_id_and_one_line_errors(
         cio.trace(spark, ledger, job="people", key="u1", message_id=pre)
     with pytest.raises(ConfigError, match="also give source="):
         cio.trace(spark, ledger, job="people", row_id="x")
+
+
+def test_the_trace_command_prints_one_line_per_row_and_json_lines(
+    spark: Any, people_run: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, path, _, ledger = people_run
+    u1 = [r for r in _source_rows(spark, path, PEOPLE, "people", cdf=True) if r.key == "u1"]
+    assert len(u1) == 5  # the insert, and two updates' pre- and post-images
+    argv = ["--ledger-path", ledger, "--job-name", "people", "--key", "u1"]
+    assert trace_cli.main(argv, spark=spark) == 0
+    lines = capsys.readouterr().out.splitlines()
+    expected = [f.describe() for f in cio.trace(spark, ledger, job="people", key="u1")]
+    assert lines == expected and len(lines) == len(u1)
+    assert sum("acked at" in line for line in lines) == 2
+    assert sum("skipped (update_preimage)" in line for line in lines) == 2
+    assert sum("skipped (superseded)" in line for line in lines) == 1
+
+    assert trace_cli.main([*argv, "--json"], spark=spark) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(r["message_id"] for r in records) == sorted(r.message_id for r in u1)
+    assert {r["outcome"] for r in records} == {"acked", "skipped"}
+    assert all(r["key"] == "u1" and r["history"] == [] for r in records)
+
+    assert trace_cli.main([*argv[:4], "--key", "nobody"], spark=spark) == 0
+    assert capsys.readouterr().out == "trace: no rows of job 'people' match\n"
 
 
 def test_a_repeated_queue_row_is_a_duplicate_found_by_row_id(spark: Any, tmp_path: Path) -> None:
@@ -163,6 +191,7 @@ def test_a_repeated_queue_row_is_a_duplicate_found_by_row_id(spark: Any, tmp_pat
     )
     outcomes = Counter(f.outcome for f in fates)
     assert outcomes == {"acked": 2, "skipped": 1, "dead_lettered": 1}
+    assert [f for f in fates if f.history] == []
     dup = next(f for f in fates if f.outcome == "skipped")
     sent = next(f for f in fates if f.outcome == "acked" and f.message_id == dup.message_id)
     assert dup.reason == "duplicate" and dup.related_message_id == sent.message_id
