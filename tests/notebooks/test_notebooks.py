@@ -29,6 +29,7 @@ jupyter_client = pytest.importorskip("jupyter_client")
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
+PACKAGE = ROOT / "customerio_sink"
 SUITE = [
     "00_setup_and_configuration",
     "01_authentication_and_utilities",
@@ -190,6 +191,85 @@ def test_the_key_check_finds_keys() -> None:
         "abc",
         "pk_eu_0123456789",
     }
+
+
+def _is_environ(node: ast.AST) -> bool:
+    return isinstance(node, ast.Attribute) and node.attr == "environ"
+
+
+def _env_name_node(node: ast.AST) -> ast.AST | None:
+    """The name argument of an environment read: ``os.environ.get/setdefault(X)``,
+    ``os.getenv(X)``, ``os.environ[X]`` or ``X in os.environ``."""
+    if isinstance(node, ast.Call) and node.args and isinstance(node.func, ast.Attribute):
+        attr = node.func.attr
+        if attr == "getenv" or (attr in ("get", "setdefault") and _is_environ(node.func.value)):
+            return node.args[0]
+    if isinstance(node, ast.Subscript) and _is_environ(node.value):
+        return node.slice
+    if isinstance(node, ast.Compare) and any(_is_environ(c) for c in node.comparators):
+        return node.left
+    return None
+
+
+def package_env_vars() -> set[str]:
+    """Every environment variable the package reads by a fixed name: a literal, or a module
+    constant holding one. Names built at run time (``NB_<NAME>``, ``CIO_SECRET_...``, a name the
+    caller passes) are not fixed; their patterns are checked separately."""
+    trees = [ast.parse(p.read_text(encoding="utf-8")) for p in sorted(PACKAGE.rglob("*.py"))]
+    constants = {
+        target.id: node.value.value
+        for tree in trees
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    # Constants that name a variable (``ENV_REMOTE``, ``DEFAULT_KEY_ENV``, ``OPENAPI_ENV_VAR``),
+    # however they reach os.environ (some through a parameter's default).
+    found = {v for k, v in constants.items() if re.fullmatch(r"(?:\w+_)?ENV(?:_\w+)?", k)}
+    for tree in trees:
+        for node in ast.walk(tree):
+            arg = _env_name_node(node)
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                found.add(arg.value)
+            elif isinstance(arg, ast.Name) and arg.id in constants:
+                found.add(constants[arg.id])
+    return found
+
+
+def widget_names() -> set[str]:
+    """Every widget any notebook declares or reads."""
+    pattern = re.compile(r'dbutils\.widgets\.\w+\("(\w+)"')
+    return {
+        match
+        for name in SUITE
+        for cell in code_cells(load(name))
+        for match in pattern.findall(cell.source)
+    }
+
+
+def documentation_cell() -> str:
+    """Notebook 00's widgets, secrets and environment variables cell."""
+    cells = [c for c in load(SUITE[0]).cells if c.cell_type == "markdown"]
+    return next(c.source for c in cells if c.source.startswith("## Widgets and secrets"))
+
+
+def test_notebook_00_documents_every_widget() -> None:
+    names = widget_names()
+    assert set(COMMON_WIDGETS) | {"trigger_interval", "people"} <= names  # the scan finds them
+    doc = documentation_cell()
+    assert not [n for n in sorted(names) if f"| `{n}` |" not in doc]
+
+
+def test_notebook_00_documents_every_environment_variable() -> None:
+    names = package_env_vars()
+    assert {"SPARK_REMOTE", "CUSTOMERIO_OPENAPI_PATH", "CUSTOMERIO_API_KEY"} <= names
+    doc = documentation_cell()
+    assert not [n for n in sorted(names) if f"`{n}`" not in doc]
+    for pattern in ("`NB_<WIDGET>`", "`CIO_SECRET_<SCOPE>_<KEY>`"):  # names built at run time
+        assert pattern in doc
 
 
 # -- the notebooks, run in one kernel --------------------------------------------------------
