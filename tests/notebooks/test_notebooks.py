@@ -13,6 +13,7 @@ test, after the notebook's cleanup cell has run.
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import secrets
@@ -151,6 +152,13 @@ def test_every_code_cell_is_explained_first(name: str) -> None:
 
 @pytest.mark.parametrize("name", SUITE)
 def test_outputs_are_stripped(name: str) -> None:
+    """Valid nbformat 4 as stored (every cell with its id), no outputs, no execution counts."""
+    raw = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text(encoding="utf-8"))
+    # Checked on the stored JSON: nbformat's reads() and validate() make up missing ids.
+    missing = [index for index, cell in enumerate(raw["cells"]) if not cell.get("id")]
+    assert not missing, f"{name}: cells without an id: {missing}"
+    assert (raw["nbformat"], raw["nbformat_minor"]) >= (4, 5), "cell ids need nbformat 4.5"
+    nbformat.validate(raw)
     for cell in code_cells(load(name)):
         assert cell.outputs == [] and cell.execution_count is None, f"{name}: {cell.id}"
 
