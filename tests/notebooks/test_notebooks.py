@@ -22,11 +22,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jupyter_client
+import nbclient
+import nbformat
 import pytest
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-jupyter_client = pytest.importorskip("jupyter_client")
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -181,6 +181,87 @@ def test_notebook_holds_no_api_key(name: str) -> None:
     assert not KEY_SHAPES.findall(text), f"{name}: key-shaped text"
     for cell in code_cells(load(name)):
         assert not key_literals(python_source(cell)), f"{name} {cell.id}: read keys from secrets"
+
+
+def _index(readme: Path, heading: str) -> list[str]:
+    """The notebook names in the first column of the table under ``heading``."""
+    text = readme.read_text(encoding="utf-8")
+    section = text.split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^\| `([\w/]+)` \|", section, flags=re.M)
+
+
+@pytest.mark.parametrize(
+    ("readme", "heading"), [("README.md", "## Notebooks"), ("notebooks/README.md", "## The suite")]
+)
+def test_readme_indexes_every_notebook(readme: str, heading: str) -> None:
+    """The README's notebook index: one line per notebook of the suite, in the suite's order."""
+    assert _index(ROOT / readme, heading) == SUITE
+
+
+def _names(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def _derived(tree: ast.AST, seeds: set[str]) -> set[str]:
+    """``seeds`` and every name assigned (or looped over) from an expression that uses one."""
+    bound = [
+        (node.targets, node.value) if isinstance(node, ast.Assign) else ([node.target], node.iter)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign | ast.For | ast.comprehension)
+    ]
+    names = set(seeds)
+    while True:
+        more = {
+            n for targets, value in bound if _names(value) & names for t in targets for n in _names(t)
+        }
+        if more <= names:
+            return names
+        names |= more
+
+
+def result_asserts(source: str) -> tuple[list[str], list[str]]:
+    """The asserts of a notebook's code that check what the emulator received (they use ``emu``
+    or a name derived from it) and those that check a ledger table (they use a name derived
+    from a ``Ledger(...)``)."""
+    tree = ast.parse(source)
+    ledgers = {
+        n.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Call)
+        and getattr(node.value.func, "attr", getattr(node.value.func, "id", "")) == "Ledger"
+        for t in node.targets
+        for n in ast.walk(t)
+        if isinstance(n, ast.Name)
+    }
+    emulator, ledger = _derived(tree, {"emu"}), _derived(tree, ledgers)
+    asserts = [node for node in ast.walk(tree) if isinstance(node, ast.Assert)]
+    return (
+        [ast.unparse(a.test) for a in asserts if _names(a.test) & emulator],
+        [ast.unparse(a.test) for a in asserts if _names(a.test) & ledger],
+    )
+
+
+@pytest.mark.parametrize("name", SUITE)
+def test_asserts_on_the_emulator_and_the_ledger(name: str) -> None:
+    """Each notebook asserts at least one result the emulator received and one ledger table."""
+    source = "\n".join(python_source(c) for c in code_cells(load(name)))
+    on_emulator, on_ledger = result_asserts(source)
+    assert on_emulator, f"{name}: no assert on what the emulator received"
+    assert on_ledger, f"{name}: no assert on a ledger table"
+
+
+def test_the_result_assert_check_tells_them_apart() -> None:
+    source = (
+        "ledger = cio.Ledger(path=LEDGER)\n"
+        'dead = ledger.read(spark, "dead_letters")\n'
+        "assert dead.count() == 1\n"
+        "if emu is not None:\n"
+        '    sent = [m["event"] for m in emu.messages("track")]\n'
+        "    assert len(sent) == 3\n"
+        'assert result.totals["acked"] == 3\n'
+    )
+    assert result_asserts(source) == (["len(sent) == 3"], ["dead.count() == 1"])
 
 
 def test_the_key_check_finds_keys() -> None:
