@@ -13,6 +13,7 @@ test, after the notebook's cleanup cell has run.
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import secrets
@@ -21,14 +22,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jupyter_client
+import nbclient
+import nbformat
 import pytest
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-jupyter_client = pytest.importorskip("jupyter_client")
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
+PACKAGE = ROOT / "customerio_sink"
 SUITE = [
     "00_setup_and_configuration",
     "01_authentication_and_utilities",
@@ -150,6 +152,13 @@ def test_every_code_cell_is_explained_first(name: str) -> None:
 
 @pytest.mark.parametrize("name", SUITE)
 def test_outputs_are_stripped(name: str) -> None:
+    """Valid nbformat 4 as stored (every cell with its id), no outputs, no execution counts."""
+    raw = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text(encoding="utf-8"))
+    # Checked on the stored JSON: nbformat's reads() and validate() make up missing ids.
+    missing = [index for index, cell in enumerate(raw["cells"]) if not cell.get("id")]
+    assert not missing, f"{name}: cells without an id: {missing}"
+    assert (raw["nbformat"], raw["nbformat_minor"]) >= (4, 5), "cell ids need nbformat 4.5"
+    nbformat.validate(raw)
     for cell in code_cells(load(name)):
         assert cell.outputs == [] and cell.execution_count is None, f"{name}: {cell.id}"
 
@@ -174,6 +183,87 @@ def test_notebook_holds_no_api_key(name: str) -> None:
         assert not key_literals(python_source(cell)), f"{name} {cell.id}: read keys from secrets"
 
 
+def _index(readme: Path, heading: str) -> list[str]:
+    """The notebook names in the first column of the table under ``heading``."""
+    text = readme.read_text(encoding="utf-8")
+    section = text.split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^\| `([\w/]+)` \|", section, flags=re.M)
+
+
+@pytest.mark.parametrize(
+    ("readme", "heading"), [("README.md", "## Notebooks"), ("notebooks/README.md", "## The suite")]
+)
+def test_readme_indexes_every_notebook(readme: str, heading: str) -> None:
+    """The README's notebook index: one line per notebook of the suite, in the suite's order."""
+    assert _index(ROOT / readme, heading) == SUITE
+
+
+def _names(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def _derived(tree: ast.AST, seeds: set[str]) -> set[str]:
+    """``seeds`` and every name assigned (or looped over) from an expression that uses one."""
+    bound = [
+        (node.targets, node.value) if isinstance(node, ast.Assign) else ([node.target], node.iter)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign | ast.For | ast.comprehension)
+    ]
+    names = set(seeds)
+    while True:
+        more = {
+            n for targets, value in bound if _names(value) & names for t in targets for n in _names(t)
+        }
+        if more <= names:
+            return names
+        names |= more
+
+
+def result_asserts(source: str) -> tuple[list[str], list[str]]:
+    """The asserts of a notebook's code that check what the emulator received (they use ``emu``
+    or a name derived from it) and those that check a ledger table (they use a name derived
+    from a ``Ledger(...)``)."""
+    tree = ast.parse(source)
+    ledgers = {
+        n.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Call)
+        and getattr(node.value.func, "attr", getattr(node.value.func, "id", "")) == "Ledger"
+        for t in node.targets
+        for n in ast.walk(t)
+        if isinstance(n, ast.Name)
+    }
+    emulator, ledger = _derived(tree, {"emu"}), _derived(tree, ledgers)
+    asserts = [node for node in ast.walk(tree) if isinstance(node, ast.Assert)]
+    return (
+        [ast.unparse(a.test) for a in asserts if _names(a.test) & emulator],
+        [ast.unparse(a.test) for a in asserts if _names(a.test) & ledger],
+    )
+
+
+@pytest.mark.parametrize("name", SUITE)
+def test_asserts_on_the_emulator_and_the_ledger(name: str) -> None:
+    """Each notebook asserts at least one result the emulator received and one ledger table."""
+    source = "\n".join(python_source(c) for c in code_cells(load(name)))
+    on_emulator, on_ledger = result_asserts(source)
+    assert on_emulator, f"{name}: no assert on what the emulator received"
+    assert on_ledger, f"{name}: no assert on a ledger table"
+
+
+def test_the_result_assert_check_tells_them_apart() -> None:
+    source = (
+        "ledger = cio.Ledger(path=LEDGER)\n"
+        'dead = ledger.read(spark, "dead_letters")\n'
+        "assert dead.count() == 1\n"
+        "if emu is not None:\n"
+        '    sent = [m["event"] for m in emu.messages("track")]\n'
+        "    assert len(sent) == 3\n"
+        'assert result.totals["acked"] == 3\n'
+    )
+    assert result_asserts(source) == (["len(sent) == 3"], ["dead.count() == 1"])
+
+
 def test_the_key_check_finds_keys() -> None:
     source = (
         'client = CustomerIOClient("live-7f3a", region="eu")\n'
@@ -190,6 +280,85 @@ def test_the_key_check_finds_keys() -> None:
         "abc",
         "pk_eu_0123456789",
     }
+
+
+def _is_environ(node: ast.AST) -> bool:
+    return isinstance(node, ast.Attribute) and node.attr == "environ"
+
+
+def _env_name_node(node: ast.AST) -> ast.AST | None:
+    """The name argument of an environment read: ``os.environ.get/setdefault(X)``,
+    ``os.getenv(X)``, ``os.environ[X]`` or ``X in os.environ``."""
+    if isinstance(node, ast.Call) and node.args and isinstance(node.func, ast.Attribute):
+        attr = node.func.attr
+        if attr == "getenv" or (attr in ("get", "setdefault") and _is_environ(node.func.value)):
+            return node.args[0]
+    if isinstance(node, ast.Subscript) and _is_environ(node.value):
+        return node.slice
+    if isinstance(node, ast.Compare) and any(_is_environ(c) for c in node.comparators):
+        return node.left
+    return None
+
+
+def package_env_vars() -> set[str]:
+    """Every environment variable the package reads by a fixed name: a literal, or a module
+    constant holding one. Names built at run time (``NB_<NAME>``, ``CIO_SECRET_...``, a name the
+    caller passes) are not fixed; their patterns are checked separately."""
+    trees = [ast.parse(p.read_text(encoding="utf-8")) for p in sorted(PACKAGE.rglob("*.py"))]
+    constants = {
+        target.id: node.value.value
+        for tree in trees
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    # Constants that name a variable (``ENV_REMOTE``, ``DEFAULT_KEY_ENV``, ``OPENAPI_ENV_VAR``),
+    # however they reach os.environ (some through a parameter's default).
+    found = {v for k, v in constants.items() if re.fullmatch(r"(?:\w+_)?ENV(?:_\w+)?", k)}
+    for tree in trees:
+        for node in ast.walk(tree):
+            arg = _env_name_node(node)
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                found.add(arg.value)
+            elif isinstance(arg, ast.Name) and arg.id in constants:
+                found.add(constants[arg.id])
+    return found
+
+
+def widget_names() -> set[str]:
+    """Every widget any notebook declares or reads."""
+    pattern = re.compile(r'dbutils\.widgets\.\w+\("(\w+)"')
+    return {
+        match
+        for name in SUITE
+        for cell in code_cells(load(name))
+        for match in pattern.findall(cell.source)
+    }
+
+
+def documentation_cell() -> str:
+    """Notebook 00's widgets, secrets and environment variables cell."""
+    cells = [c for c in load(SUITE[0]).cells if c.cell_type == "markdown"]
+    return next(c.source for c in cells if c.source.startswith("## Widgets and secrets"))
+
+
+def test_notebook_00_documents_every_widget() -> None:
+    names = widget_names()
+    assert set(COMMON_WIDGETS) | {"trigger_interval", "people"} <= names  # the scan finds them
+    doc = documentation_cell()
+    assert not [n for n in sorted(names) if f"| `{n}` |" not in doc]
+
+
+def test_notebook_00_documents_every_environment_variable() -> None:
+    names = package_env_vars()
+    assert {"SPARK_REMOTE", "CUSTOMERIO_OPENAPI_PATH", "CUSTOMERIO_API_KEY"} <= names
+    doc = documentation_cell()
+    assert not [n for n in sorted(names) if f"`{n}`" not in doc]
+    for pattern in ("`NB_<WIDGET>`", "`CIO_SECRET_<SCOPE>_<KEY>`"):  # names built at run time
+        assert pattern in doc
 
 
 # -- the notebooks, run in one kernel --------------------------------------------------------
