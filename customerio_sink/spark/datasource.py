@@ -205,6 +205,7 @@ class _Writer:
             return
         opts = SinkOptions.from_options(self.options)
         summary = PartitionSummary.merge(m.summary for m in done)
+        summary.update(_task_time_split(summary, done))
         summary["committed_at"] = datetime.now(timezone.utc).isoformat()
         run_id = done[0].run_id
         journal.write_commit(opts.ledger.journal, f"{opts.job}/{run_id}", batch_id, summary)
@@ -212,6 +213,17 @@ class _Writer:
             from customerio_sink.spark.markers import write_marker
 
             write_marker(self.registry, run_id, opts, self.kind)
+
+
+def _task_time_split(summary: dict[str, Any], done: list[SinkCommitMessage]) -> dict[str, float]:
+    """The batch's map and send seconds, from its tasks: the sending job took at least as long
+    as its longest task, split by the share the tasks spent waiting for mapped rows. (The
+    stream's own overhead is not seen from here: the job's wall time less the rest.)"""
+    from customerio_sink.spark.writer import time_split
+
+    longest = max(float(m.summary.get("task_s") or 0.0) for m in done)
+    split = time_split(summary, longest, 0.0)
+    return {name: split[name] for name in ("map_seconds", "send_seconds")}
 
 
 class CustomerIOStreamWriter(_Writer, DataSourceStreamWriter):

@@ -12,7 +12,7 @@ import customerio_sink as cio
 from customerio_sink.emulator import Emulator
 from customerio_sink.spark.ledger_tables import TABLES
 
-from .conftest import KEY, create_people, sync_into
+from .conftest import KEY, NEEDS_DATASOURCE, create_people, sync_into
 
 pytestmark = pytest.mark.spark
 
@@ -52,3 +52,30 @@ def test_an_old_lineage_table_gains_the_breakdown_and_every_batch_fills_it(
     assert spent["ledger"] == pytest.approx(sum(r["ledger_seconds"] for r in rows))
     assert result.wall_s is not None and spent["wall"] == result.wall_s
     assert " s: map " in result.summary_line() and "events/s" in result.summary_line()
+
+
+@NEEDS_DATASOURCE
+def test_the_data_source_door_splits_map_and_send_from_its_tasks(
+    spark: Any, tmp_path: Path, emulator: Emulator
+) -> None:
+    source = str(tmp_path / "people")
+    create_people(spark, source, 30)
+    result = sync_into(
+        spark,
+        emulator,
+        tmp_path,
+        source,
+        cio.People(user_id="id", traits=["email"]),
+        "people_ds_times",
+        key=KEY,
+        front_door="datasource",
+    )
+    assert result.totals["acked"] == 30 and emulator.stats().accepted == 30
+    rows = spark.read.format("delta").load(str(tmp_path / "ledger" / "lineage")).collect()
+    assert rows
+    for row in rows:
+        assert row["map_seconds"] is not None and row["send_seconds"] is not None
+        assert row["map_seconds"] + row["send_seconds"] > 0
+        assert row["ledger_seconds"] is not None
+        assert row["overhead_seconds"] is None  # the door cannot see the stream's own time
+    assert "n/a" not in result.summary_line()
