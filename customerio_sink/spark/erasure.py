@@ -9,10 +9,10 @@ identify) and ``request_id`` (optional: the ticket the erasure answers). :func:`
    sink — the same engine, budget, retries and ledger as the syncs, in a run of its own;
 2. for each person whose calls were acknowledged, removes every ledger row about them: rows
    keyed by them in ``acks``, ``dead_letters``, ``retry_queue`` and ``skipped`` (the erasure's
-   own acks included), dead letters and parked rows whose plain payload names them as
-   ``userId``, and ``key_map`` rows that map their old or new key; ``lineage``, ``requests``,
-   ``key_audit``, ``metrics`` and ``alerts`` hold counts, never a person. The run's journal is
-   removed too;
+   own acks included), dead letters and parked rows whose payload names them as ``userId``
+   (encrypted payloads are decrypted with the ledger's cipher to be searched), and
+   ``key_map`` rows that map their old or new key; ``lineage``, ``requests``, ``key_audit``,
+   ``metrics`` and ``alerts`` hold counts, never a person. The run's journal is removed too;
 3. appends one ``erasure_audit`` row per person: a keyed hash of the user id (HMAC-SHA256 with
    ``hasher``, never the id; null without a hasher), whether suppressed, the delete call's
    message id, how it was delivered, the rows removed per table, the job and run that did it
@@ -98,6 +98,46 @@ def _requests(spark: SparkSession, requests: DataFrame | str) -> list[dict[str, 
     return list(wanted.values())
 
 
+def _needle(uid: str) -> str:
+    """How a payload names a person: its ``userId`` field, as the sink serialises it."""
+    return f'"userId":{json.dumps(uid)}'
+
+
+def _sealed_tests(
+    spark: SparkSession, ledger: Ledger, name: str, user_ids: list[str]
+) -> list[tuple[Any, str]]:
+    """(condition, person) pairs for the rows of ``name`` whose *encrypted* payload names a
+    person: the payloads are decrypted with the ledger's cipher (``payload_key``) and the
+    matching rows chosen by message id. Without a cipher such rows are matched by key only, and
+    the log says how many payloads could not be searched."""
+    from pyspark.sql import functions as F
+
+    from customerio_sink.spark.keys import resolve_cipher
+    from customerio_sink.spark.protect import _TOKEN_PREFIX
+
+    sealed = ledger.read(spark, name).where(F.col("payload").startswith(_TOKEN_PREFIX))
+    cipher = resolve_cipher(ledger.cipher)
+    if cipher is None:
+        unread = sealed.count()
+        if unread:
+            log.warning(
+                "erasure: %d encrypted payloads in %s not searched for the people (matched by "
+                "key only): give the payload key (--payload-key) to search them",
+                unread,
+                name,
+            )
+        return []
+    plain = cipher.decrypt_columns(sealed.select("message_id", "payload"), ["payload"])
+    who = F.coalesce(
+        *[F.when(F.instr("payload", _needle(uid)) > 0, F.lit(uid)) for uid in user_ids]
+    )
+    found = plain.select("message_id", who.alias("who")).where("who IS NOT NULL").distinct()
+    ids: dict[str, list[str]] = {}
+    for r in found.collect():
+        ids.setdefault(r.who, []).append(r.message_id)
+    return [(F.col("message_id").isin(mids), uid) for uid, mids in ids.items()]
+
+
 def remove_people(
     spark: SparkSession, ledger: Ledger, user_ids: list[str]
 ) -> dict[str, dict[str, int]]:
@@ -124,8 +164,9 @@ def remove_people(
             prefix = composite_key(uid, "") or ""
             tests.append((related & F.col("source_key").startswith(prefix), uid))
             if name in PAYLOAD_TABLES:  # a plain payload naming them under another key
-                needle = f'"userId":{json.dumps(uid)}'
-                tests.append((F.coalesce(F.instr("payload", needle) > 0, F.lit(False)), uid))
+                tests.append((F.coalesce(F.instr("payload", _needle(uid)) > 0, F.lit(False)), uid))
+        if name in PAYLOAD_TABLES:  # an encrypted payload naming them (read with the cipher)
+            tests += _sealed_tests(spark, ledger, name, user_ids)
         who = F.coalesce(*[F.when(test, F.lit(uid)) for test, uid in tests])
         cond = who.isNotNull()
         counts = ledger.read(spark, name).where(cond).groupBy(who.alias("who")).count().collect()

@@ -193,3 +193,50 @@ def test_an_erasure_removes_the_person_from_every_ledger_table(
     # key_map row.
     assert audit[0].rows_removed == {"acks": 4, "dead_letters": 1, "key_map": 1}
     assert audit[1].rows_removed == {"acks": 2}
+
+
+def _letter(table: str, n: int, payload_user: str) -> dict[str, Any]:
+    """A dead letter or parked call keyed by an event id, its payload naming ``payload_user``."""
+    row = {
+        "job": "events",
+        "run_id": "r",
+        "batch_id": 0,
+        "message_id": f"{table}-{n}",
+        "call_type": "track",
+        "event": "Clicked",
+        "source_key": f"evt-{n}",
+        "commit_version": 1,
+        "payload": f'{{"type":"track","userId":"{payload_user}","event":"Clicked"}}',
+    }
+    if table == "dead_letters":
+        return {**row, "error_class": "ValidationError", "failed_at": NOW}
+    return {**row, "reason": "transient", "parked_at": NOW, "drain_attempts": 0}
+
+
+def test_an_erasure_searches_encrypted_payloads_with_the_payload_key(
+    spark: Any, tmp_path: Path
+) -> None:
+    from customerio_sink.spark.erasure import remove_people
+    from customerio_sink.spark.protect import PayloadCipher, generate_key, is_encrypted
+
+    cipher = PayloadCipher(generate_key(), secret_name="env:CIO_TEST_PAYLOAD_KEY")
+    sealed = Ledger(path=str(tmp_path / "ledger"), cipher=cipher)
+    sealed.ensure_tables(spark)
+    for table in ("dead_letters", "retry_queue"):
+        rows = [_letter(table, n, who) for n, who in enumerate(("user-1", "user-3"))]
+        frame = spark.createDataFrame(rows, TABLES[table])
+        sealed._append(cipher.encrypt_columns(frame, ["payload"]), table)  # as the sink stores
+        assert all(is_encrypted(r.payload) for r in sealed.read(spark, table).collect())
+
+    # Without the key the encrypted payloads cannot be searched: matched by key only.
+    plain = Ledger(path=str(tmp_path / "ledger"))
+    assert remove_people(spark, plain, ["user-1"]) == {"user-1": {}}
+    assert sealed.read(spark, "dead_letters").count() == 2
+
+    removed = remove_people(spark, sealed, ["user-1", "user-2"])
+    assert removed == {"user-1": {"dead_letters": 1, "retry_queue": 1}, "user-2": {}}
+    for table in ("dead_letters", "retry_queue"):
+        left = sealed.read(spark, table).collect()
+        assert [cipher.open_payload(r.payload) for r in left] == [
+            '{"type":"track","userId":"user-3","event":"Clicked"}'
+        ]
