@@ -19,7 +19,9 @@ identify) and ``request_id`` (optional: the ticket the erasure answers). :func:`
    and when.
 
 A person whose delete was not acknowledged keeps their ledger rows (the dead letter or parked
-call is how it is retried) and gets an audit row saying so; run the erasure again for them.
+call is how it is retried) and gets an audit row saying so; run the erasure again for them. A
+request whose ``request_id`` already has an ``acked`` audit row is skipped (``already_done``), so
+running the erasure over the same requests table again sends nothing new.
 Deleted rows stay in files older Delta versions reference until ``VACUUM``: give
 ``vacuum_hours`` (or run the retention job) to remove them from storage.
 """
@@ -70,6 +72,7 @@ class ErasureReport:
     erased: list[str] = field(default_factory=list)
     not_delivered: list[str] = field(default_factory=list)
     rows_removed: dict[str, int] = field(default_factory=dict)
+    already_done: list[str] = field(default_factory=list)
 
 
 def delta_table(spark: SparkSession, ledger: Ledger, name: str) -> Any:
@@ -195,9 +198,9 @@ def erase_people(
     from customerio_sink.spark.ops_tables import append_ops, ensure_ops_table
     from customerio_sink.spark.retention import vacuum
 
-    people = _requests(spark, requests)
     run_id = f"erase-{uuid.uuid4().hex[:12]}"
     report = ErasureReport(run_id=run_id)
+    people, report.already_done = _not_done(spark, options.ledger, _requests(spark, requests))
     if not people:
         return report
     opts = options.with_(mapping=ERASE_MAPPING, on_transient="park", hold_recent=False)
@@ -230,6 +233,29 @@ def erase_people(
         len(report.not_delivered),
     )
     return report
+
+
+def _not_done(
+    spark: SparkSession, ledger: Ledger, people: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """(the requests still to do, the request ids an earlier run already erased): a request id
+    with an ``acked`` ``erasure_audit`` row is not sent again; one not delivered is retried, and
+    a request without an id is always done."""
+    ids = [str(p["request_id"]) for p in people if p["request_id"] is not None]
+    if not ids or not ledger._exists(spark, "erasure_audit"):
+        return people, []
+    from pyspark.sql import functions as F
+
+    audit = ledger.read(spark, "erasure_audit")
+    done = {
+        r.request_id
+        for r in audit.where(F.col("request_id").isin(ids) & (F.col("delivery") == "acked"))
+        .select("request_id")
+        .distinct()
+        .collect()
+    }
+    todo = [p for p in people if p["request_id"] is None or str(p["request_id"]) not in done]
+    return todo, sorted(done)
 
 
 def _send_calls(

@@ -194,6 +194,20 @@ def test_an_erasure_removes_the_person_from_every_ledger_table(
     assert audit[0].rows_removed == {"acks": 4, "dead_letters": 1, "key_map": 1}
     assert audit[1].rows_removed == {"acks": 2}
 
+    # The same requests again (a re-run, a schedule): nothing is sent or audited twice; a new
+    # request in the table is done.
+    sent_before = len(emulator.messages("track"))
+    again = spark.createDataFrame(
+        [("user-1", True, "T-1"), ("user-2", False, "T-2"), ("user-0", False, "T-3")],
+        "user_id STRING, suppress BOOLEAN, request_id STRING",
+    )
+    second = erase_people(spark, opts.with_(job="erase"), again, hasher=hasher)
+    assert second.already_done == ["T-1", "T-2"] and second.erased == ["user-0"]
+    sent = [(m["userId"], m["event"]) for m in emulator.messages("track")[sent_before:]]
+    assert sent == [("user-0", "User Deleted")]
+    ids = [r.request_id for r in opts.ledger.read(spark, "erasure_audit").collect()]
+    assert sorted(ids) == ["T-1", "T-2", "T-3"]
+
 
 def _letter(table: str, n: int, payload_user: str) -> dict[str, Any]:
     """A dead letter or parked call keyed by an event id, its payload naming ``payload_user``."""
