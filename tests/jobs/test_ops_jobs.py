@@ -17,17 +17,17 @@ from streaming_jobs import OPS, cli
 def test_every_ops_job_has_help_and_is_listed(
     name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli.main([name, "--help"]) == 0
+    assert cli.run([name, "--help"]) == 0
     out = capsys.readouterr().out
     assert f"python -m streaming_jobs.{name}" in out and "examples:" in out
-    assert cli.main(["--help"]) == 0
+    assert cli.run(["--help"]) == 0
     assert name in capsys.readouterr().out
 
 
 def test_bad_ops_arguments_are_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["retention", "--ledger-path", "/tmp/x"]) == 2
+    assert cli.run(["retention", "--ledger-path", "/tmp/x"]) == 2
     assert "give --days" in capsys.readouterr().err
-    assert cli.main(["retention", "--ledger-path", "/tmp/x", "--table-days", "acks"]) == 2
+    assert cli.run(["retention", "--ledger-path", "/tmp/x", "--table-days", "acks"]) == 2
     assert "TABLE=DAYS" in capsys.readouterr().err
 
 
