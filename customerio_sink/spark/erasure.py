@@ -142,11 +142,14 @@ def _sealed_tests(
 
 
 def remove_people(
-    spark: SparkSession, ledger: Ledger, user_ids: list[str]
+    spark: SparkSession, ledger: Ledger, user_ids: list[str], run: str = "erase"
 ) -> dict[str, dict[str, int]]:
-    """Delete every ledger row about ``user_ids``; rows removed per person and table."""
+    """Delete every ledger row about ``user_ids``; rows removed per person and table. Each
+    DELETE's ``userMetadata`` is ``customerio-sink <run> erase <table>``."""
     from pyspark.sql import Column
     from pyspark.sql import functions as F
+
+    from customerio_sink.spark.ledger import commit_metadata
 
     removed: dict[str, dict[str, int]] = {uid: {} for uid in user_ids}
     if not user_ids:
@@ -176,7 +179,8 @@ def remove_people(
         for who_id, n in counts:
             removed[who_id][name] = int(n)
         if counts:
-            delta_table(spark, ledger, name).delete(cond)
+            with commit_metadata(spark, f"customerio-sink {run} erase {name}"):
+                delta_table(spark, ledger, name).delete(cond)
     return removed
 
 
@@ -214,7 +218,7 @@ def erase_people(
     ]
     report.erased = done
     report.not_delivered = [p["user_id"] for p in people if p["user_id"] not in done]
-    removed = remove_people(spark, opts.ledger, done)
+    removed = remove_people(spark, opts.ledger, done, f"{erased_by}:{run_id}")
     shutil.rmtree(Path(opts.ledger.journal) / opts.job / run_id, ignore_errors=True)
     for per in removed.values():
         for name, n in per.items():

@@ -90,6 +90,9 @@ def test_retention_removes_exactly_the_old_rows(
     assert [r.batch_id for r in ledger.read(spark, "key_audit").collect()] == [1]
     history = spark.sql(f"DESCRIBE HISTORY {ledger.table('acks')}").collect()
     assert "VACUUM END" in {h.operation for h in history}
+    [delete] = [h for h in history if h.operation == "DELETE"]
+    assert delete.userMetadata == "customerio-sink retention acks before 2026-01-30T12:00:00+00:00"
+    assert spark.conf.get("spark.databricks.delta.commitInfo.userMetadata", None) is None
     # The deleted rows are gone from storage too: the version before the DELETE is unreadable.
     before = min(h.version for h in history if h.operation == "DELETE") - 1
     with pytest.raises(Exception):  # noqa: B017 - Spark raises a JVM error (missing files)
@@ -207,6 +210,13 @@ def test_an_erasure_removes_the_person_from_every_ledger_table(
     assert sent == [("user-0", "User Deleted")]
     ids = [r.request_id for r in opts.ledger.read(spark, "erasure_audit").collect()]
     assert sorted(ids) == ["T-1", "T-2", "T-3"]
+    # Change tracking: every erasure DELETE names the job and run that did it.
+    history = spark.sql(f"DESCRIBE HISTORY {opts.ledger.table('acks')}").collect()
+    deletes = sorted(h.userMetadata for h in history if h.operation == "DELETE")
+    assert deletes == sorted(
+        f"customerio-sink {by}:{run} erase acks"
+        for by, run in (("erase-job", report.run_id), ("erase", second.run_id))
+    )
 
 
 def _letter(table: str, n: int, payload_user: str) -> dict[str, Any]:

@@ -77,6 +77,10 @@ def _assert_key_audit(spark: Any, opts: Any, kind: str, runs: int) -> None:
     assert KEY not in str([a.asDict() for a in audit])
 
 
+def lineage_runs(spark: Any, opts: Any, kind: str) -> list[Any]:
+    return opts.ledger.read(spark, "lineage").where(f"front_door = '{kind}'").collect()
+
+
 def _cli(tmp_path: Path, emulator: Any, *extra: str) -> list[str]:
     return ["--ledger-path", str(tmp_path / "ledger"), "--endpoint", emulator.url, *extra]
 
@@ -251,6 +255,11 @@ def test_a_replay_skips_letters_older_than_an_acknowledged_change_unless_forced(
     assert emulator.people["user-0"]["traits"]["plan"] == "pro"
     assert set(emulator.message_id_counts().values()) == {1}
     _assert_key_audit(spark, opts, "replay", 2)
+    # Change tracking: each replay's MERGE into dead_letters names the job and run.
+    history = spark.sql(f"DESCRIBE HISTORY {opts.ledger.table('dead_letters')}").collect()
+    merges = sorted(h.userMetadata for h in history if h.operation == "MERGE")
+    runs = sorted(r.run_id for r in lineage_runs(spark, opts, "replay"))
+    assert merges == [f"customerio-sink {job}:{run} replay merge dead_letters" for run in runs]
 
 
 def test_change_feeds_refuse_to_park(
