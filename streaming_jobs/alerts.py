@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from customerio_sink.errors import ConfigError
 from streaming_jobs import _common, _ops
 
 NAME = "alerts"
@@ -42,6 +43,12 @@ def build_parser() -> _common.JobParser:
     where = hook.add_mutually_exclusive_group()
     where.add_argument("--webhook-env", metavar="NAME", help="environment variable with the URL")
     where.add_argument("--webhook-secret", metavar="SCOPE/KEY", help="Databricks secret")
+    hook.add_argument(
+        "--webhook-optional",
+        action="store_true",
+        help="a webhook secret that cannot be read is reported and skipped: alerts still go "
+        "to the alerts table (without it, an unreadable secret fails the job, exit 2)",
+    )
     parser.add_argument(
         "--fail-on-alert",
         action="store_true",
@@ -54,6 +61,31 @@ def _off(value: float) -> float | None:
     return None if value <= 0 else value
 
 
+def _webhook_url(args: Any) -> str | None:
+    """The webhook URL from ``--webhook-env`` / ``--webhook-secret`` (None: the table only)."""
+    from customerio_sink.spark.keys import read_databricks_secret
+
+    if args.webhook_env:
+        return os.environ.get(args.webhook_env) or None
+    if not args.webhook_secret:
+        return None
+    scope, _, key = args.webhook_secret.partition("/")
+    try:
+        return read_databricks_secret(scope, key) or None
+    except Exception as exc:
+        if not args.webhook_optional:
+            raise ConfigError(
+                f"--webhook-secret {args.webhook_secret}: cannot be read "
+                f"({type(exc).__name__}); create it, or add --webhook-optional to send "
+                "alerts to the alerts table only"
+            ) from None
+    _common.say(
+        f"{NAME}: webhook secret {args.webhook_secret} not readable: alerts go to the "
+        "alerts table only (--webhook-optional)"
+    )
+    return None
+
+
 def main(argv: Sequence[str] | None = None, spark: Any = None) -> int:
     """Evaluate the rules; exit 0 (1 with --fail-on-alert when one fired; 2 bad arguments)."""
     args = _common.parse(build_parser(), argv)
@@ -62,14 +94,8 @@ def main(argv: Sequence[str] | None = None, spark: Any = None) -> int:
 
     def work(session: Any, ledger: Any) -> list[dict[str, Any]]:
         from customerio_sink.spark.alerts import AlertRules, evaluate_alerts
-        from customerio_sink.spark.keys import read_databricks_secret
 
-        url = None
-        if args.webhook_env:
-            url = os.environ.get(args.webhook_env) or None
-        elif args.webhook_secret:
-            scope, _, key = args.webhook_secret.partition("/")
-            url = read_databricks_secret(scope, key)
+        url = _webhook_url(args)
         lag = _off(args.max_lag_versions)
         rules = AlertRules(
             min_success_rate=_off(args.min_success_rate),

@@ -3,6 +3,8 @@ on PATH), beside ``python -m streaming_jobs.<job>``.
 
 The exit code is the job's own, so a Databricks ``python_wheel_task`` (entry point
 ``customerio-sink``) fails when the job fails: 0 done, 1 failed, 2 bad arguments, 130 stopped.
+:func:`main` raises :class:`SystemExit` for a non-zero code (a wheel task ignores a returned
+one); :func:`run` returns it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 
 from streaming_jobs import JOBS, OPS, TOOLS
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 USAGE = """\
 usage: customerio-sink <job> [flags]     (customerio-sink <job> --help for the job's flags)
@@ -41,7 +43,20 @@ exit codes: 0 done, 1 the job failed, 2 bad arguments, 130 stopped
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``argv[0]`` (a job name; ``-`` and ``_`` both work) with the rest as its flags."""
+    """The console script: :func:`run`, raising :class:`SystemExit` with a non-zero exit code.
+
+    A Databricks ``python_wheel_task`` calls the entry point and ignores what it returns, so a
+    failed job must raise to fail the run; 0 is returned (``sys.exit(0)`` by pip's wrapper).
+    """
+    code = run(argv)
+    if code != 0:
+        raise SystemExit(code)
+    return 0
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run ``argv[0]`` (a job name; ``-`` and ``_`` both work) with the rest as its flags; the
+    job's exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE, end="")

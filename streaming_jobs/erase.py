@@ -111,6 +111,11 @@ def main(argv: Sequence[str] | None = None, spark: Any = None) -> int:
         f"{job}: run {report.run_id}: {len(report.erased)} people erased, "
         f"{len(report.not_delivered)} not delivered; ledger rows removed: {removed}"
     )
+    if report.already_done:
+        _common.say(
+            f"{job}: {len(report.already_done)} requests already erased by an earlier run "
+            "(acked in erasure_audit): not sent again"
+        )
     if report.not_delivered:
         _common.say(
             f"{job}: {len(report.not_delivered)} deletes were not acknowledged: their ledger "

@@ -36,6 +36,7 @@ def build_client(settings: SendSettings, on_request: Any = None, partition_id: i
         timeout=settings.timeout_s,
         strict=True,
         gzip=settings.gzip,
+        allow_cross_region=settings.allow_cross_region or None,  # None: the environment decides
         retry=RetryPolicy(
             max_attempts=settings.max_attempts,
             base_delay=settings.base_delay_s,

@@ -53,6 +53,7 @@ class SendSettings:
     breaker_recovery_s: float = RECOVERY_S
     timeout_s: float = SEND_TIMEOUT_S
     gzip: bool = False
+    allow_cross_region: bool = False
     on_transient: str = "fail"  # "fail" | "park"
     collapse: bool = False
     # With collapse: order a key's rows by their message's timestamp, not by commit version (a

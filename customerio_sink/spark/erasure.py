@@ -9,17 +9,19 @@ identify) and ``request_id`` (optional: the ticket the erasure answers). :func:`
    sink — the same engine, budget, retries and ledger as the syncs, in a run of its own;
 2. for each person whose calls were acknowledged, removes every ledger row about them: rows
    keyed by them in ``acks``, ``dead_letters``, ``retry_queue`` and ``skipped`` (the erasure's
-   own acks included), dead letters and parked rows whose plain payload names them as
-   ``userId``, and ``key_map`` rows that map their old or new key; ``lineage``, ``requests``,
-   ``key_audit``, ``metrics`` and ``alerts`` hold counts, never a person. The run's journal is
-   removed too;
+   own acks included), dead letters and parked rows whose payload names them as ``userId``
+   (encrypted payloads are decrypted with the ledger's cipher to be searched), and
+   ``key_map`` rows that map their old or new key; ``lineage``, ``requests``, ``key_audit``,
+   ``metrics`` and ``alerts`` hold counts, never a person. The run's journal is removed too;
 3. appends one ``erasure_audit`` row per person: a keyed hash of the user id (HMAC-SHA256 with
    ``hasher``, never the id; null without a hasher), whether suppressed, the delete call's
    message id, how it was delivered, the rows removed per table, the job and run that did it
    and when.
 
 A person whose delete was not acknowledged keeps their ledger rows (the dead letter or parked
-call is how it is retried) and gets an audit row saying so; run the erasure again for them.
+call is how it is retried) and gets an audit row saying so; run the erasure again for them. A
+request whose ``request_id`` already has an ``acked`` audit row is skipped (``already_done``), so
+running the erasure over the same requests table again sends nothing new.
 Deleted rows stay in files older Delta versions reference until ``VACUUM``: give
 ``vacuum_hours`` (or run the retention job) to remove them from storage.
 """
@@ -70,6 +72,7 @@ class ErasureReport:
     erased: list[str] = field(default_factory=list)
     not_delivered: list[str] = field(default_factory=list)
     rows_removed: dict[str, int] = field(default_factory=dict)
+    already_done: list[str] = field(default_factory=list)
 
 
 def delta_table(spark: SparkSession, ledger: Ledger, name: str) -> Any:
@@ -98,12 +101,55 @@ def _requests(spark: SparkSession, requests: DataFrame | str) -> list[dict[str, 
     return list(wanted.values())
 
 
+def _needle(uid: str) -> str:
+    """How a payload names a person: its ``userId`` field, as the sink serialises it."""
+    return f'"userId":{json.dumps(uid)}'
+
+
+def _sealed_tests(
+    spark: SparkSession, ledger: Ledger, name: str, user_ids: list[str]
+) -> list[tuple[Any, str]]:
+    """(condition, person) pairs for the rows of ``name`` whose *encrypted* payload names a
+    person: the payloads are decrypted with the ledger's cipher (``payload_key``) and the
+    matching rows chosen by message id. Without a cipher such rows are matched by key only, and
+    the log says how many payloads could not be searched."""
+    from pyspark.sql import functions as F
+
+    from customerio_sink.spark.keys import resolve_cipher
+    from customerio_sink.spark.protect import _TOKEN_PREFIX
+
+    sealed = ledger.read(spark, name).where(F.col("payload").startswith(_TOKEN_PREFIX))
+    cipher = resolve_cipher(ledger.cipher)
+    if cipher is None:
+        unread = sealed.count()
+        if unread:
+            log.warning(
+                "erasure: %d encrypted payloads in %s not searched for the people (matched by "
+                "key only): give the payload key (--payload-key) to search them",
+                unread,
+                name,
+            )
+        return []
+    plain = cipher.decrypt_columns(sealed.select("message_id", "payload"), ["payload"])
+    who = F.coalesce(
+        *[F.when(F.instr("payload", _needle(uid)) > 0, F.lit(uid)) for uid in user_ids]
+    )
+    found = plain.select("message_id", who.alias("who")).where("who IS NOT NULL").distinct()
+    ids: dict[str, list[str]] = {}
+    for r in found.collect():
+        ids.setdefault(r.who, []).append(r.message_id)
+    return [(F.col("message_id").isin(mids), uid) for uid, mids in ids.items()]
+
+
 def remove_people(
-    spark: SparkSession, ledger: Ledger, user_ids: list[str]
+    spark: SparkSession, ledger: Ledger, user_ids: list[str], run: str = "erase"
 ) -> dict[str, dict[str, int]]:
-    """Delete every ledger row about ``user_ids``; rows removed per person and table."""
+    """Delete every ledger row about ``user_ids``; rows removed per person and table. Each
+    DELETE's ``userMetadata`` is ``customerio-sink <run> erase <table>``."""
     from pyspark.sql import Column
     from pyspark.sql import functions as F
+
+    from customerio_sink.spark.ledger import commit_metadata
 
     removed: dict[str, dict[str, int]] = {uid: {} for uid in user_ids}
     if not user_ids:
@@ -124,15 +170,17 @@ def remove_people(
             prefix = composite_key(uid, "") or ""
             tests.append((related & F.col("source_key").startswith(prefix), uid))
             if name in PAYLOAD_TABLES:  # a plain payload naming them under another key
-                needle = f'"userId":{json.dumps(uid)}'
-                tests.append((F.coalesce(F.instr("payload", needle) > 0, F.lit(False)), uid))
+                tests.append((F.coalesce(F.instr("payload", _needle(uid)) > 0, F.lit(False)), uid))
+        if name in PAYLOAD_TABLES:  # an encrypted payload naming them (read with the cipher)
+            tests += _sealed_tests(spark, ledger, name, user_ids)
         who = F.coalesce(*[F.when(test, F.lit(uid)) for test, uid in tests])
         cond = who.isNotNull()
         counts = ledger.read(spark, name).where(cond).groupBy(who.alias("who")).count().collect()
         for who_id, n in counts:
             removed[who_id][name] = int(n)
         if counts:
-            delta_table(spark, ledger, name).delete(cond)
+            with commit_metadata(spark, f"customerio-sink {run} erase {name}"):
+                delta_table(spark, ledger, name).delete(cond)
     return removed
 
 
@@ -154,9 +202,9 @@ def erase_people(
     from customerio_sink.spark.ops_tables import append_ops, ensure_ops_table
     from customerio_sink.spark.retention import vacuum
 
-    people = _requests(spark, requests)
     run_id = f"erase-{uuid.uuid4().hex[:12]}"
     report = ErasureReport(run_id=run_id)
+    people, report.already_done = _not_done(spark, options.ledger, _requests(spark, requests))
     if not people:
         return report
     opts = options.with_(mapping=ERASE_MAPPING, on_transient="park", hold_recent=False)
@@ -170,7 +218,7 @@ def erase_people(
     ]
     report.erased = done
     report.not_delivered = [p["user_id"] for p in people if p["user_id"] not in done]
-    removed = remove_people(spark, opts.ledger, done)
+    removed = remove_people(spark, opts.ledger, done, f"{erased_by}:{run_id}")
     shutil.rmtree(Path(opts.ledger.journal) / opts.job / run_id, ignore_errors=True)
     for per in removed.values():
         for name, n in per.items():
@@ -189,6 +237,29 @@ def erase_people(
         len(report.not_delivered),
     )
     return report
+
+
+def _not_done(
+    spark: SparkSession, ledger: Ledger, people: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """(the requests still to do, the request ids an earlier run already erased): a request id
+    with an ``acked`` ``erasure_audit`` row is not sent again; one not delivered is retried, and
+    a request without an id is always done."""
+    ids = [str(p["request_id"]) for p in people if p["request_id"] is not None]
+    if not ids or not ledger._exists(spark, "erasure_audit"):
+        return people, []
+    from pyspark.sql import functions as F
+
+    audit = ledger.read(spark, "erasure_audit")
+    done = {
+        r.request_id
+        for r in audit.where(F.col("request_id").isin(ids) & (F.col("delivery") == "acked"))
+        .select("request_id")
+        .distinct()
+        .collect()
+    }
+    todo = [p for p in people if p["request_id"] is None or str(p["request_id"]) not in done]
+    return todo, sorted(done)
 
 
 def _send_calls(

@@ -36,6 +36,8 @@ __all__ = [
     "CipherRef",
     "KeyRotation",
     "KeySource",
+    "audit_row",
+    "audit_run",
     "payload_cipher",
     "read_databricks_secret",
     "resolve_cipher",
@@ -166,17 +168,8 @@ class KeyRotation:
         from customerio_sink.spark.ops_tables import append_ops, ensure_ops_table
 
         key, rotated = self.refresh(options.api_key)
-        row = {
-            "job": options.job,
-            "run_id": run_id,
-            "batch_id": batch_id,
-            "key_source": self.source.kind,
-            "secret_name": self.source.name,
-            "fingerprint": key.fingerprint(),
-            "previous_fingerprint": key.previous.fingerprint() if key.previous else None,
-            "rotated": rotated,
-            "read_at": datetime.fromtimestamp(self._clock(), timezone.utc),
-        }
+        read_at = datetime.fromtimestamp(self._clock(), timezone.utc)
+        row = audit_row(options.job, run_id, batch_id, self.source, key, rotated, read_at)
         errors: list[BaseException] = []
         ledger = options.ledger
 
@@ -204,6 +197,43 @@ class KeyRotation:
                 raise errors[0]
 
         return options.with_(api_key=key), wait
+
+
+def audit_row(
+    job: str,
+    run_id: str,
+    batch_id: int,
+    source: KeySource,
+    key: Any,
+    rotated: bool,
+    read_at: datetime,
+) -> dict[str, Any]:
+    """One ``key_audit`` row: where the key came from and its one-way fingerprint, never it."""
+    previous = getattr(key, "previous", None)
+    return {
+        "job": job,
+        "run_id": run_id,
+        "batch_id": batch_id,
+        "key_source": source.kind,
+        "secret_name": source.name,
+        "fingerprint": key.fingerprint(),
+        "previous_fingerprint": previous.fingerprint() if previous else None,
+        "rotated": rotated,
+        "read_at": read_at,
+    }
+
+
+def audit_run(spark: SparkSession, options: SinkOptions, run_id: str) -> None:
+    """The ``key_audit`` row of a one-off run (a replay or a drain: batch 0), written before it
+    sends; nothing when the key was given directly (no source to name) or there is no key."""
+    from customerio_sink.spark.ops_tables import append_ops, ensure_ops_table
+
+    if options.key_source is None or options.api_key is None:
+        return
+    read_at = datetime.now(timezone.utc)
+    row = audit_row(options.job, run_id, 0, options.key_source, options.api_key, False, read_at)
+    ensure_ops_table(spark, options.ledger, "key_audit")
+    append_ops(spark, options.ledger, "key_audit", [row], f"{options.job}:{run_id}", 0)
 
 
 def key_source_of(args: Any) -> KeySource | None:

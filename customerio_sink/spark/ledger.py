@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +49,7 @@ __all__ = [
     "TABLE_PROPERTIES",
     "Ledger",
     "RequestLog",
+    "commit_metadata",
     "run_concurrently",
 ]
 
@@ -341,3 +344,20 @@ def check_journal_for_master(master: str, ledger: Ledger) -> None:
 
 
 SHARED_PREFIXES = ("/Volumes/", "/dbfs/")
+
+
+@contextmanager
+def commit_metadata(spark: SparkSession, meta: str) -> Iterator[None]:
+    """Delta commits made inside (a MERGE, a DELETE) carry ``meta`` as ``userMetadata`` in
+    ``DESCRIBE HISTORY``, after the session's own (the bundle's target and git commit): the
+    session's conf is set for the block and put back after it. SQL and ``DeltaTable`` commands
+    take no per-command option, as appends do."""
+    deployed = spark.conf.get(USER_METADATA_CONF, None)
+    spark.conf.set(USER_METADATA_CONF, f"{deployed}; {meta}" if deployed else meta)
+    try:
+        yield
+    finally:
+        if deployed is None:
+            spark.conf.unset(USER_METADATA_CONF)
+        else:
+            spark.conf.set(USER_METADATA_CONF, deployed)

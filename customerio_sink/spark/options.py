@@ -155,6 +155,11 @@ class SinkOptions:
         SEND_TIMEOUT_S, "HTTP timeout of one request", flag="--http-timeout-seconds"
     )
     gzip: bool = _tuning(False, "gzip request bodies")
+    allow_cross_region: bool = _tuning(
+        False,
+        "send a us/eu-prefixed key to the other region's host (refused before the query starts "
+        "otherwise; also CUSTOMERIO_SINK_ALLOW_CROSS_REGION=1)",
+    )
     on_transient: str | None = _tuning(
         None,
         "after the retries: 'fail' the batch (Spark replays it; default for change feeds) or "
@@ -222,6 +227,29 @@ class SinkOptions:
             raise ConfigError(
                 "no Customer.io API key (set api_key_env / secret_scope+secret_key, or dry_run)"
             )
+        if self.api_key is not None and not self.dry_run:
+            self._check_region()
+
+    def _check_region(self) -> None:
+        """The cross-region guard on the driver, when the options are built: a region-prefixed
+        key bound for the other region's host fails here, before a query starts, not as a 401
+        on every executor."""
+        from customerio_sink.client.regions import pipelines_base_url
+
+        assert self.api_key is not None
+        try:
+            pipelines_base_url(
+                self.api_key,
+                self.region,
+                self.endpoint,
+                allow_cross_region=self.allow_cross_region or None,
+            )
+        except ConfigError as exc:
+            if not exc.message.startswith("refusing"):
+                raise
+            raise ConfigError(
+                f"{exc.message} (option allow_cross_region, job flag --allow-cross-region)"
+            ) from None
 
     @property
     def budget_root(self) -> str:

@@ -38,6 +38,7 @@ from customerio_sink.engine import journal
 from customerio_sink.engine.partition import INPUT_COLUMNS, run_partition
 from customerio_sink.messages.rules import MAX_MESSAGE_BYTES
 from customerio_sink.spark import lease
+from customerio_sink.spark.keys import audit_run
 from customerio_sink.spark.options import SinkOptions
 from customerio_sink.spark.order import split_superseded, with_newest_acks
 from customerio_sink.spark.replay_ledger import KINDS, apply_run, journal_key
@@ -153,6 +154,7 @@ def _run(
     run_id = f"{kind}-{uuid.uuid4().hex[:12]}"
     options.ledger.ensure_tables(spark)
     with lease.hold(options.ledger.journal, options.job, kind, run_id):
+        audit_run(spark, options, run_id)  # which secret this run's key came from, never the key
         _recover(spark, options)
         rows = with_newest_acks(spark, options, select()).collect()
         send, skipped = split_superseded(rows, KINDS[kind][1], force=force)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from customerio_sink.engine import journal
 from customerio_sink.messages.rules import split_reason
-from customerio_sink.spark.ledger import TABLES
+from customerio_sink.spark.ledger import TABLES, commit_metadata
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -190,7 +190,9 @@ def _write_outcomes(
             "job string, message_id string, done timestamp, status string, reason string, "
             "attempt int, error_field string, error_rule string",
         )
-        _merge(spark, ledger.table(KINDS[kind][0]), upd, _ASSIGNMENTS[kind])
+        table = KINDS[kind][0]
+        with commit_metadata(spark, f"customerio-sink {app_id} {kind} merge {table}"):
+            _merge(spark, ledger.table(table), upd, _ASSIGNMENTS[kind])
     if got.dead and kind == "drain":
         frame = spark.createDataFrame(got.dead, TABLES["dead_letters"])
         ledger._append(frame, "dead_letters", app_id, 0)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from customerio_sink.errors import ConfigError
+from customerio_sink.spark.ledger import commit_metadata
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -86,9 +87,11 @@ def apply_retention(
         cutoff = now - timedelta(days=per[name])
         column = TIME_COLUMNS[name]
         micros = int(cutoff.timestamp() * 1_000_000)  # an instant: no session time zone involved
-        result = spark.sql(
-            f"DELETE FROM {ledger.table(name)} WHERE {column} < timestamp_micros({micros})"
-        ).collect()
+        meta = f"customerio-sink retention {name} before {cutoff.isoformat()}"
+        with commit_metadata(spark, meta):
+            result = spark.sql(
+                f"DELETE FROM {ledger.table(name)} WHERE {column} < timestamp_micros({micros})"
+            ).collect()
         count = int(result[0][0]) if result and result[0][0] is not None else 0
         deleted[name] = count
         log.info("retention: %s rows of %s older than %s deleted", count, name, cutoff)

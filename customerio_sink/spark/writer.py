@@ -116,6 +116,7 @@ def send_settings(
         breaker_recovery_s=options.breaker_recovery_s,
         timeout_s=options.timeout_s,
         gzip=options.gzip,
+        allow_cross_region=options.allow_cross_region,
         on_transient=options.transient_policy,
         collapse=options.mapping.source == "cdf" or options.mapping.latest_per_key,
         latest_by_time=options.mapping.latest_per_key,

@@ -45,6 +45,7 @@ CHANGED: dict[str, Any] = {
     "breaker_recovery_s": 12.0,
     "timeout_s": 7.5,
     "gzip": True,
+    "allow_cross_region": True,
     "on_transient": "park",
     "dry_run": True,
     "backfill": True,

@@ -317,3 +317,14 @@ def test_rate_budgets_fit_customer_ios_workspace_budget() -> None:
     for target in TARGETS:
         budget = int(Resolver(target).fill("${var.rate_requests}"))
         assert 0 < budget * at_once <= 3000, (target, budget)
+
+
+def test_every_sync_writes_metrics_when_the_alerts_job_reads_them() -> None:
+    jobs = BUNDLE["resources"]["jobs"]
+    if "alerts" not in jobs:
+        return
+    syncs = [name for name in jobs if _parameters("prod", name)[0] in STREAMS]
+    assert len(syncs) == 2 * len(STREAMS), syncs  # continuous and available-now
+    for target in TARGETS:
+        missing = [name for name in syncs if "--metrics" not in _parameters(target, name)]
+        assert not missing, f"{missing} lack --metrics: the alerts job would read no rows"

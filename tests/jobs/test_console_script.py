@@ -16,14 +16,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_usage_lists_every_job(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["--help"]) == 0
+    assert cli.run(["--help"]) == 0
     out = capsys.readouterr().out
     assert all(job in out for job in JOBS)
-    assert cli.main([]) == 2  # no job named: usage, and the exit code of bad arguments
+    assert cli.run([]) == 2  # no job named: usage, and the exit code of bad arguments
 
 
 def test_unknown_job_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["sync_everything"]) == 2
+    assert cli.run(["sync_everything"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no job 'sync_everything'" in err
 
@@ -33,11 +33,25 @@ def test_the_jobs_exit_code_passes_through(
     name: str, capsys: pytest.CaptureFixture[str], monkeypatch: Any
 ) -> None:
     monkeypatch.setenv("CUSTOMERIO_API_KEY", "k")
-    assert cli.main([name, "--help"]) == 0
+    assert cli.run([name, "--help"]) == 0
     assert "--event-column" in capsys.readouterr().out
     argv = [name, "--source", "t", "--event", "e", "--max-body-bytes", "8000"]
-    assert cli.main(argv) == 2
+    assert cli.run(argv) == 2
     assert "--max-body-bytes: 8000 is out of range" in capsys.readouterr().err
+
+
+def test_the_entry_point_raises_on_failure_for_a_wheel_task(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Databricks' python_wheel_task ignores a returned code: a failure must raise.
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["sync_everything"])
+    assert stopped.value.code == 2
+    with pytest.raises(SystemExit) as stopped:
+        cli.main([])
+    assert stopped.value.code == 2
+    assert cli.main(["--help"]) == 0  # success returns: nothing raised
+    assert "jobs:" in capsys.readouterr().out
 
 
 def test_installed_console_script_runs_a_job() -> None:

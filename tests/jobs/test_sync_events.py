@@ -113,3 +113,36 @@ def test_a_failed_run_exits_1_with_one_line_and_no_key(
     assert "AuthenticationError" in ours[0]
     assert wrong not in out + err
     assert emulator.stats().accepted == 0
+
+
+def test_a_key_of_one_region_is_refused_for_the_other_before_the_query_starts(
+    spark: Any,
+    tmp_path: Path,
+    monkeypatch: Any,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    us_key = "pk_us_cross0region0guard0test"
+    monkeypatch.setenv("CUSTOMERIO_API_KEY", us_key)
+    monkeypatch.delenv("CUSTOMERIO_SINK_ALLOW_CROSS_REGION", raising=False)
+    source = str(tmp_path / "events")
+    create_events(spark, source, 3)
+    argv = [a for a in _argv(tmp_path, "-", source) if a not in ("--endpoint", "-")]
+
+    assert sync_events.main([*argv, "--region", "eu"]) == 2
+    out, err = capfd.readouterr()
+    [line] = [x for x in err.splitlines() if x.startswith("sync_events: error:")]
+    assert "refusing to send a US API key to the EU host" in line
+    assert "--allow-cross-region" in line and us_key not in out + err
+    # Refused on the driver before the query started: no checkpoint, no ledger.
+    assert not (tmp_path / "state").exists()
+
+    # With the flag the options are built (the guard warns instead); the send itself would go
+    # to Customer.io's EU host, which this test does not reach.
+    from customerio_sink.client.secrets import SecretKey
+    from streaming_jobs import _common
+
+    args = sync_events.build_parser().parse_args([*argv, "--region", "eu", "--allow-cross-region"])
+    assert args.allow_cross_region is True
+    columns = ["event_id", "user_id", "event", "props", "ts"]
+    options = _common.sink_options(args, sync_events.mapping_for(args, columns), SecretKey(us_key))
+    assert options.allow_cross_region and options.region == "eu"

@@ -37,5 +37,5 @@ def test_trace_cli_one_line_errors(
     assert "no ledger tables" in capsys.readouterr().err
     assert trace.main([*argv[:4], "--row-id", "e1"], spark=spark) == 2
     assert "--row-id needs --source" in capsys.readouterr().err
-    assert cli.main(["trace", "--help"]) == 0
+    assert cli.run(["trace", "--help"]) == 0
     assert "--message-id" in capsys.readouterr().out

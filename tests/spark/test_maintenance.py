@@ -71,6 +71,10 @@ def test_maintenance_deletes_old_rows_optimizes_and_vacuums(
     optimized = next(h for h in history if h.operation == "OPTIMIZE")
     assert "message_id" not in optimized.operationParameters["zOrderBy"]
     assert "batch_id" in optimized.operationParameters["zOrderBy"]
-    # A sink write's commit says which job, run and batch made it.
+    # A sink write's commit says which job, run and batch made it; retention's DELETE its
+    # table and cutoff.
     tagged = [h.userMetadata for h in history if h.userMetadata]
-    assert tagged == ["customerio-sink j:r batch 9"]
+    assert sorted(tagged) == [
+        "customerio-sink j:r batch 9",
+        "customerio-sink retention requests before 2026-02-22T12:00:00+00:00",
+    ]

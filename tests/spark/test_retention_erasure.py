@@ -90,6 +90,9 @@ def test_retention_removes_exactly_the_old_rows(
     assert [r.batch_id for r in ledger.read(spark, "key_audit").collect()] == [1]
     history = spark.sql(f"DESCRIBE HISTORY {ledger.table('acks')}").collect()
     assert "VACUUM END" in {h.operation for h in history}
+    [delete] = [h for h in history if h.operation == "DELETE"]
+    assert delete.userMetadata == "customerio-sink retention acks before 2026-01-30T12:00:00+00:00"
+    assert spark.conf.get("spark.databricks.delta.commitInfo.userMetadata", None) is None
     # The deleted rows are gone from storage too: the version before the DELETE is unreadable.
     before = min(h.version for h in history if h.operation == "DELETE") - 1
     with pytest.raises(Exception):  # noqa: B017 - Spark raises a JVM error (missing files)
@@ -193,3 +196,71 @@ def test_an_erasure_removes_the_person_from_every_ledger_table(
     # key_map row.
     assert audit[0].rows_removed == {"acks": 4, "dead_letters": 1, "key_map": 1}
     assert audit[1].rows_removed == {"acks": 2}
+
+    # The same requests again (a re-run, a schedule): nothing is sent or audited twice; a new
+    # request in the table is done.
+    sent_before = len(emulator.messages("track"))
+    again = spark.createDataFrame(
+        [("user-1", True, "T-1"), ("user-2", False, "T-2"), ("user-0", False, "T-3")],
+        "user_id STRING, suppress BOOLEAN, request_id STRING",
+    )
+    second = erase_people(spark, opts.with_(job="erase"), again, hasher=hasher)
+    assert second.already_done == ["T-1", "T-2"] and second.erased == ["user-0"]
+    sent = [(m["userId"], m["event"]) for m in emulator.messages("track")[sent_before:]]
+    assert sent == [("user-0", "User Deleted")]
+    ids = [r.request_id for r in opts.ledger.read(spark, "erasure_audit").collect()]
+    assert sorted(ids) == ["T-1", "T-2", "T-3"]
+    # Change tracking: every erasure DELETE names the job and run that did it.
+    history = spark.sql(f"DESCRIBE HISTORY {opts.ledger.table('acks')}").collect()
+    deletes = sorted(h.userMetadata for h in history if h.operation == "DELETE")
+    assert deletes == sorted(
+        f"customerio-sink {by}:{run} erase acks"
+        for by, run in (("erase-job", report.run_id), ("erase", second.run_id))
+    )
+
+
+def _letter(table: str, n: int, payload_user: str) -> dict[str, Any]:
+    """A dead letter or parked call keyed by an event id, its payload naming ``payload_user``."""
+    row = {
+        "job": "events",
+        "run_id": "r",
+        "batch_id": 0,
+        "message_id": f"{table}-{n}",
+        "call_type": "track",
+        "event": "Clicked",
+        "source_key": f"evt-{n}",
+        "commit_version": 1,
+        "payload": f'{{"type":"track","userId":"{payload_user}","event":"Clicked"}}',
+    }
+    if table == "dead_letters":
+        return {**row, "error_class": "ValidationError", "failed_at": NOW}
+    return {**row, "reason": "transient", "parked_at": NOW, "drain_attempts": 0}
+
+
+def test_an_erasure_searches_encrypted_payloads_with_the_payload_key(
+    spark: Any, tmp_path: Path
+) -> None:
+    from customerio_sink.spark.erasure import remove_people
+    from customerio_sink.spark.protect import PayloadCipher, generate_key, is_encrypted
+
+    cipher = PayloadCipher(generate_key(), secret_name="env:CIO_TEST_PAYLOAD_KEY")
+    sealed = Ledger(path=str(tmp_path / "ledger"), cipher=cipher)
+    sealed.ensure_tables(spark)
+    for table in ("dead_letters", "retry_queue"):
+        rows = [_letter(table, n, who) for n, who in enumerate(("user-1", "user-3"))]
+        frame = spark.createDataFrame(rows, TABLES[table])
+        sealed._append(cipher.encrypt_columns(frame, ["payload"]), table)  # as the sink stores
+        assert all(is_encrypted(r.payload) for r in sealed.read(spark, table).collect())
+
+    # Without the key the encrypted payloads cannot be searched: matched by key only.
+    plain = Ledger(path=str(tmp_path / "ledger"))
+    assert remove_people(spark, plain, ["user-1"]) == {"user-1": {}}
+    assert sealed.read(spark, "dead_letters").count() == 2
+
+    removed = remove_people(spark, sealed, ["user-1", "user-2"])
+    assert removed == {"user-1": {"dead_letters": 1, "retry_queue": 1}, "user-2": {}}
+    for table in ("dead_letters", "retry_queue"):
+        left = sealed.read(spark, table).collect()
+        assert [cipher.open_payload(r.payload) for r in left] == [
+            '{"type":"track","userId":"user-3","event":"Clicked"}'
+        ]

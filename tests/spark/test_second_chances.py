@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from customerio_sink.client.secrets import SecretKey
 from customerio_sink.spark.mapping import MessageMapping, to_messages
 from customerio_sink.spark.replay import drain_retry_queue, replay_dead_letters
 from customerio_sink.spark.runner import read_source, run_sync
@@ -59,6 +60,25 @@ def _park_events(spark: Any, tmp_path: Path, emulator: Any, job: str, n: int) ->
     assert result.totals["parked"] == n
     emulator.clear_faults()
     return opts
+
+
+def _assert_key_audit(spark: Any, opts: Any, kind: str, runs: int) -> None:
+    """One key_audit row per replay or drain run: the key's source and fingerprint, its run id
+    that of the run's lineage row, never the key."""
+    audit = opts.ledger.read(spark, "key_audit").where(f"run_id LIKE '{kind}-%'").collect()
+    lineage = opts.ledger.read(spark, "lineage").where(f"front_door = '{kind}'").collect()
+    # (a run recovered from a dead run's journal has a lineage row but read no key)
+    assert len(audit) == runs and {a.run_id for a in audit} <= {r.run_id for r in lineage}
+    assert {(a.job, a.batch_id, a.key_source, a.secret_name) for a in audit} == {
+        (opts.job, 0, "env", "CUSTOMERIO_API_KEY")
+    }
+    assert {a.fingerprint for a in audit} == {SecretKey(KEY).fingerprint()}
+    assert all(a.read_at is not None and not a.rotated for a in audit)
+    assert KEY not in str([a.asDict() for a in audit])
+
+
+def lineage_runs(spark: Any, opts: Any, kind: str) -> list[Any]:
+    return opts.ledger.read(spark, "lineage").where(f"front_door = '{kind}'").collect()
 
 
 def _cli(tmp_path: Path, emulator: Any, *extra: str) -> list[str]:
@@ -141,6 +161,7 @@ def test_a_drain_killed_after_sending_resumes_without_sending_again(
     assert queue.where("drain_status = 'acked' AND drained_at IS NOT NULL").count() == n
     assert replay_job.main(argv) == 0
     assert f"{opts.job}: 0 selected" in capsys.readouterr().out
+    _assert_key_audit(spark, opts, "drain", 2)  # the child's key was given directly: no row
 
 
 def test_a_second_drain_fails_fast_naming_the_running_one(
@@ -233,6 +254,12 @@ def test_a_replay_skips_letters_older_than_an_acknowledged_change_unless_forced(
     assert f"{job}: 1 selected, 1 acked" in capsys.readouterr().out
     assert emulator.people["user-0"]["traits"]["plan"] == "pro"
     assert set(emulator.message_id_counts().values()) == {1}
+    _assert_key_audit(spark, opts, "replay", 2)
+    # Change tracking: each replay's MERGE into dead_letters names the job and run.
+    history = spark.sql(f"DESCRIBE HISTORY {opts.ledger.table('dead_letters')}").collect()
+    merges = sorted(h.userMetadata for h in history if h.operation == "MERGE")
+    runs = sorted(r.run_id for r in lineage_runs(spark, opts, "replay"))
+    assert merges == [f"customerio-sink {job}:{run} replay merge dead_letters" for run in runs]
 
 
 def test_change_feeds_refuse_to_park(
