@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from customerio_sink.errors import ConfigError
 from customerio_sink.spark.alerts import AlertRules, evaluate_alerts
 from customerio_sink.spark.ledger import Ledger
 from customerio_sink.spark.metrics import install_metrics, lag_versions
@@ -176,3 +177,65 @@ def test_volume_and_lag_rules_against_a_trailing_baseline(spark: Any, tmp_path: 
     assert lag_versions([source], lambda path: 7 if path == "file:/t" else None) == 5
     assert lag_versions([source], lambda path: 2) == 0  # read through the newest version
     assert lag_versions([{"description": "KafkaV2[x]", "endOffset": "{}"}], lambda p: 1) is None
+
+
+def test_business_counts_per_day_count_people_once_and_objects_by_first_call(
+    spark: Any, tmp_path: Path
+) -> None:
+    """Per-day counts come from the acks, not from summing batches: a person identified in two
+    batches of a day is one person that day; an object's first group call is its creation."""
+    from customerio_sink.spark.business import business_counts
+
+    ledger = Ledger(path=str(tmp_path / "ledger"))
+    ledger.ensure_tables(spark)
+    day1 = datetime(2026, 11, 2, 9, tzinfo=timezone.utc)
+    day2 = day1 + timedelta(days=1)
+    calls = [  # (batch, call type, event, key, sent at)
+        (0, "identify", None, "u1", day1),
+        (1, "identify", None, "u1", day1 + timedelta(hours=3)),
+        (1, "identify", None, "u2", day1 + timedelta(hours=3)),
+        (0, "group", None, "acct-1", day1),
+        (1, "group", None, "acct-1", day1 + timedelta(hours=3)),
+        (1, "group", None, "u1:acct-1", day1 + timedelta(hours=3)),
+        (1, "group", None, r"u\:9", day1 + timedelta(hours=3)),  # an object id with a colon
+        (1, "track", "Order Completed", "u1", day1 + timedelta(hours=3)),
+        (1, "track", "Order Completed", "u2", day1 + timedelta(hours=4)),
+        (2, "identify", None, "u1", day2),
+        (2, "group", None, "acct-1", day2),
+        (2, "track", "Object Deleted", "acct-2", day2),
+        (2, "track", "Relationship Deleted", "u2:acct-1", day2),
+    ]
+    ledger.append_rows(
+        spark,
+        [
+            {
+                "job": "crm",
+                "run_id": "r",
+                "batch_id": batch,
+                "message_id": f"m{i}",
+                "call_type": call,
+                "event": event,
+                "source_key": key,
+                "http_status": 200,
+                "attempts": 1,
+                "sent_at": at,
+            }
+            for i, (batch, call, event, key, at) in enumerate(calls)
+        ],
+        "acks",
+    )
+    days = [r.asDict() for r in business_counts(spark, ledger, period="day").collect()]
+    assert [d["period_start"].day for d in days] == [2, 3]
+    first, second = days
+    assert first["people_identified"] == 2  # u1 twice and u2: two people
+    assert (first["objects_created"], first["objects_updated"]) == (2, 1)  # acct-1, u\:9
+    assert first["relationship_changes"] == 1
+    assert first["events_by_name"] == {"Order Completed": 2}
+    assert second["people_identified"] == 1
+    assert (second["objects_created"], second["objects_updated"]) == (0, 1)
+    assert (second["objects_deleted"], second["relationship_changes"]) == (1, 1)
+    assert second["events_by_name"] == {"Object Deleted": 1, "Relationship Deleted": 1}
+    hours = business_counts(spark, str(tmp_path / "ledger"), period="hour", job="crm")
+    assert hours.count() == 4  # 09:00, 12:00 and 13:00 on day one, 09:00 on day two
+    with pytest.raises(ConfigError, match="period='week'"):
+        business_counts(spark, ledger, period="week")
