@@ -13,7 +13,8 @@ NEWEST_VENV  := .venv-spark-newest
 NEWEST_STAMP := $(NEWEST_VENV)/.installed
 MATRIX_TESTS := tests/spark/test_mapping.py tests/spark/test_delivery.py tests/spark/test_crash.py \
                 tests/spark/test_budget.py tests/spark/test_dedupe.py tests/jobs/test_sync_events.py
-NEWEST_TESTS := $(MATRIX_TESTS) tests/spark/test_datasource_ledger.py
+NEWEST_TESTS := tests/spark/test_delivery.py tests/spark/test_crash.py tests/spark/test_budget.py \
+                tests/jobs/test_sync_events.py tests/spark/test_datasource_ledger.py
 MATRIX_DEPS  := "pytest>=8" "pytest-timeout>=2.3" "hypothesis>=6.100"
 
 .DEFAULT_GOAL := help
