@@ -21,10 +21,28 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["PERIODS", "business_counts"]
+__all__ = ["PERIODS", "business_counts", "relationship_change", "relationship_key"]
 
 #: The periods :func:`business_counts` counts over.
 PERIODS = ("hour", "day")
+
+
+def relationship_key() -> Any:
+    """True where an ack's ``source_key`` is a person-object relationship (``person:object``,
+    an unescaped ``:``); an object's own key escapes any ``:`` it has."""
+    from pyspark.sql import functions as F
+
+    return F.col("source_key").rlike(r"(^|[^\\]):")
+
+
+def relationship_change() -> Any:
+    """True where an ack changed a relationship: a group call of a relationship key, or a
+    ``Relationship Deleted`` event."""
+    from pyspark.sql import functions as F
+
+    return ((F.col("call_type") == "group") & relationship_key()) | (
+        F.col("event") == "Relationship Deleted"
+    )
 
 
 def business_counts(
@@ -47,8 +65,7 @@ def business_counts(
     acks = book.read(spark, "acks")
     if job is not None:
         acks = acks.where(F.col("job") == job)
-    relationship = F.col("source_key").rlike(r"(^|[^\\]):")
-    is_object = (F.col("call_type") == "group") & ~relationship
+    is_object = (F.col("call_type") == "group") & ~relationship_key()
     first_sent = F.min(F.when(is_object, F.col("sent_at"))).over(
         Window.partitionBy("job", "source_key")
     )
@@ -64,13 +81,7 @@ def business_counts(
         ),
         F.count(F.when(is_object & ~F.col("first_of_object"), 1)).alias("objects_updated"),
         F.count(F.when(F.col("event") == "Object Deleted", 1)).alias("objects_deleted"),
-        F.count(
-            F.when(
-                ((F.col("call_type") == "group") & relationship)
-                | (F.col("event") == "Relationship Deleted"),
-                1,
-            )
-        ).alias("relationship_changes"),
+        F.count(F.when(relationship_change(), 1)).alias("relationship_changes"),
     )
     events = (
         marked.where(F.col("call_type") == "track")

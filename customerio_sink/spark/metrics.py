@@ -238,25 +238,20 @@ def _business_counts(acks: DataFrame) -> Any:
     """One row of the acknowledged calls: people identified, objects and relationships changed."""
     from pyspark.sql import functions as F
 
-    relationship = F.col("source_key").rlike(r"(^|[^\\]):")
+    from customerio_sink.spark.business import relationship_change, relationship_key
+
     return acks.agg(
         F.countDistinct(F.when(F.col("call_type") == "identify", F.col("source_key"))).alias(
             "people"
         ),
         F.sum(
             F.when(
-                ((F.col("call_type") == "group") & ~relationship)
+                ((F.col("call_type") == "group") & ~relationship_key())
                 | (F.col("event") == "Object Deleted"),
                 1,
             ).otherwise(0)
         ).alias("objects"),
-        F.sum(
-            F.when(
-                ((F.col("call_type") == "group") & relationship)
-                | (F.col("event") == "Relationship Deleted"),
-                1,
-            ).otherwise(0)
-        ).alias("relationships"),
+        F.sum(F.when(relationship_change(), 1).otherwise(0)).alias("relationships"),
     ).first()
 
 
