@@ -57,7 +57,13 @@ _INPUT_TYPES = (
 def _schema(fields: Sequence[tuple[str, str]]) -> Any:
     import pyarrow as pa
 
-    return pa.schema([(name, getattr(pa, kind)()) for name, kind in fields])
+    return pa.schema([(name, _arrow_type(pa, kind)) for name, kind in fields])
+
+
+def _arrow_type(pa: Any, kind: str) -> Any:
+    """The Arrow type of a type name: pyarrow's own names, and ``timestamp`` (UTC, microseconds:
+    Spark reads it as a TIMESTAMP with no parsing)."""
+    return pa.timestamp("us", tz="UTC") if kind == "timestamp" else getattr(pa, kind)()
 
 
 @lru_cache(maxsize=1)

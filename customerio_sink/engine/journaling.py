@@ -41,7 +41,7 @@ OUTCOME_FIELDS = (
     ("attempts", "int32"),
     ("request_bytes", "int64"),
     ("latency_ms", "float64"),
-    ("at", "string"),
+    ("at", "timestamp"),
     ("payload", "string"),
     ("reason", "string"),
     ("error_class", "string"),
@@ -192,6 +192,8 @@ class PartitionJournal:
             "related_id": record.get("related"),
             **{name: record.get(key) for name, key in _SHARED_FIELDS},
         }
+        if isinstance(given["at"], str):  # the journal line's text; the table keeps the instant
+            given["at"] = datetime.fromisoformat(given["at"].replace("Z", "+00:00"))
         if rows is not None:
             for name, column in _LENT_COLUMNS:
                 given[name] = rows.column(column)

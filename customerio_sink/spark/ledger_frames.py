@@ -40,8 +40,8 @@ def journal_frames(
     frames_out: list[DataFrame] = []
     frames_req: list[DataFrame] = []
     if complete:
-        frames_out.append(
-            spark.read.parquet(*[str(directory / f"{s}.outcomes.parquet") for s in complete])
+        frames_out += _outcome_tables(
+            spark, [directory / f"{s}.outcomes.parquet" for s in complete]
         )
         frames_req.append(
             spark.read.parquet(*[str(directory / f"{s}.requests.parquet") for s in complete])
@@ -53,6 +53,23 @@ def journal_frames(
     if not frames_out:
         return None, None, exact
     return _union(frames_out), _union(frames_req), exact
+
+
+def _outcome_tables(spark: SparkSession, paths: list[Path]) -> list[DataFrame]:
+    """The attempts' outcome tables, ``at`` a TIMESTAMP in each: tables written before it
+    was one (an older sink version's attempt of the same batch) hold ISO text, read apart."""
+    import pyarrow.parquet as pq
+    from pyspark.sql import functions as F
+
+    typed: list[str] = []
+    text: list[str] = []
+    for path in paths:
+        field = pq.read_schema(path).field("at")
+        (text if str(field.type) == "string" else typed).append(str(path))
+    frames = [spark.read.parquet(*typed)] if typed else []
+    if text:
+        frames.append(spark.read.parquet(*text).withColumn("at", F.to_timestamp("at")))
+    return frames
 
 
 def _union(frames: list[DataFrame]) -> DataFrame:
@@ -84,7 +101,7 @@ def _crashed_outcomes(raw: DataFrame) -> DataFrame:
             "attempts",
             "request_bytes",
             "latency_ms",
-            "at",
+            F.to_timestamp("at").alias("at"),
             F.element_at("payloads", F.col("pos") + 1).alias("payload"),
             F.element_at("reasons", F.col("pos") + 1).alias("reason"),
             "error_class",

@@ -109,7 +109,7 @@ def _outcome_frames(
         "source_key",
         "commit_version",
     ]
-    at = F.to_timestamp("at")
+    at = F.col("at")  # a TIMESTAMP (see journal_frames)
     frames: list[tuple[DataFrame, str]] = []
     if counts[journal.ACKED]:
         acked = outcomes.where("outcome = 'acked'")

@@ -93,3 +93,46 @@ def test_a_location_that_never_becomes_a_table_fails_naming_the_folder(
         ledger.ensure_tables(spark)
     assert len(waits) == ledger_module.CREATE_ATTEMPTS - 1
     assert (acks / "notes.txt").read_text() == "someone else's files"
+
+
+def test_outcome_tables_of_older_and_newer_attempts_read_with_one_time_type(
+    spark: Any, tmp_path: Path
+) -> None:
+    # An attempt written before the outcome table's ``at`` became a TIMESTAMP holds ISO text;
+    # a re-run after an upgrade reads both kinds in one batch, and a crashed attempt's JSONL.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from customerio_sink.engine.arrow import _schema
+    from customerio_sink.engine.journaling import OUTCOME_FIELDS, REQUEST_LOG_FIELDS
+    from customerio_sink.spark.ledger_frames import journal_frames
+
+    def table(at_type: Any, at: Any, mid: str) -> Any:
+        columns = {name: pa.nulls(1, pa.string()) for name, _ in OUTCOME_FIELDS}
+        columns.update(outcome=pa.array(["acked"]), message_id=pa.array([mid]))
+        columns["at"] = pa.array([at], at_type)
+        return pa.table(columns)
+
+    from datetime import datetime, timezone
+
+    when = datetime(2026, 11, 29, 10, 0, 0, 123000, tzinfo=timezone.utc)
+    old = table(pa.string(), "2026-11-29T10:00:00.123Z", "OLD")
+    new = table(pa.timestamp("us", tz="UTC"), when, "NEW")
+    for name, t in (("part-00000-aaa", old), ("part-00001-bbb", new)):
+        pq.write_table(t, tmp_path / f"{name}.outcomes.parquet")
+        requests = _schema(REQUEST_LOG_FIELDS).empty_table()
+        pq.write_table(requests, tmp_path / f"{name}.requests.parquet")
+        (tmp_path / f"{name}.jsonl").write_text("")
+    crashed = (
+        '{"outcome": "acked", "ids": ["CRASHED"], "keys": ["k"], "types": ["track"], '
+        '"events": ["e"], "versions": [null], "status": 200, "at": "2026-11-29T10:00:00.123Z"}\n'
+    )
+    (tmp_path / "part-00002-ccc.jsonl").write_text(crashed)
+
+    outcomes, _, exact = journal_frames(spark, tmp_path)
+    assert not exact  # a crashed attempt: counts come from the rows
+    assert dict(outcomes.dtypes)["at"] == "timestamp"
+    got = {r["message_id"]: r["at"] for r in outcomes.collect()}
+    assert set(got) == {"OLD", "NEW", "CRASHED"}
+    assert len(set(got.values())) == 1  # the same instant, whichever way it was written
+    assert got["NEW"].astimezone(timezone.utc) == when
