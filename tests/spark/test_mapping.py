@@ -142,3 +142,40 @@ def test_window_edges_and_the_same_generated_code_for_every_batch(spark: Any) ->
 
     time.sleep(0.01)  # a later batch: a different "now"
     assert generated() == first and first
+
+
+def test_partitioned_messages_move_source_rows_and_keep_each_key_in_one_partition(
+    spark: Any,
+) -> None:
+    # The rows are moved before they are mapped: one exchange, below the messages' JSON; every
+    # row of a key (including keys that differ only in the spaces the mapping trims) in one
+    # partition, and the messages equal to those of the unpartitioned mapping.
+    from pyspark.sql import functions as F
+
+    rows = [(f"e{i}", f" u{i % 7} " if i % 2 else f"u{i % 7}", "Viewed", "{}") for i in range(70)]
+    df = spark.createDataFrame(
+        rows, "event_id string, user_id string, event string, props string"
+    ).withColumn("ts", F.lit("2026-01-02T03:04:05Z").cast("timestamp"))
+    mapping = MessageMapping(
+        source="queue",
+        call="track",
+        user_id="user_id",
+        event_column="event",
+        properties_json="props",
+        row_id="event_id",
+        timestamp="ts",
+    )
+    moved = to_messages(df, mapping, job="j", engine_json=True, partitions=3)
+    plan = moved._jdf.queryExecution().executedPlan().toString()
+    assert plan.count("Exchange hashpartitioning") == 1, plan
+    exchange = plan[plan.index("Exchange hashpartitioning") :]
+    assert "to_json" not in exchange and "sha1(concat(1:" not in exchange  # mapped after it
+    assert moved.rdd.getNumPartitions() == 3
+    seen = moved.select("key", F.spark_partition_id().alias("p")).distinct().collect()
+    by_key: dict[str, set[int]] = {}
+    for r in seen:
+        by_key.setdefault(r["key"], set()).add(r["p"])
+    assert len(by_key) == 7 and all(len(p) == 1 for p in by_key.values()), by_key
+    plain = to_messages(df, mapping, job="j", engine_json=True)
+    columns = ["key", "message_id", "payload", "error"]
+    assert sorted(moved.select(columns).collect()) == sorted(plain.select(columns).collect())
