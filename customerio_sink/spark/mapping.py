@@ -236,7 +236,6 @@ def to_messages(
     backfill: bool = False,
     hold_recent: bool = False,
     engine_json: bool = False,
-    partitions: int | None = None,
 ) -> DataFrame:
     """Map source rows to the engine's input columns (one output row per input row).
 
@@ -247,19 +246,16 @@ def to_messages(
     the engine, which parses each as it is sent (one strict parse in Python, instead of two
     lenient ones in the JVM): the ``raw_json`` column then holds where they are in the payload.
     Without it the ``error`` column is complete (for callers that read it, not send).
-    ``partitions``: the output in that many partitions by ``key`` (every row of a key in one),
-    the rows moved before they are mapped — source columns are fewer bytes than messages, and
-    the mapping then runs in the sending tasks, beside the sending, not in a stage before it.
     Works on streaming DataFrames (no aggregation, no window).
     """
     b = Builder(df, mapping, job, backfill, engine_json)
     check_source_columns(mapping, list(b.types))
-    row = _stage(b, df, partitions)
+    row = _stage(b, df)
     message = cdf_message(b, row) if b.is_cdf else queue_message(b, row)
     return _output(b, row, message, hold_recent)
 
 
-def _stage(b: Builder, df: DataFrame, partitions: int | None = None) -> Row:
+def _stage(b: Builder, df: DataFrame) -> Row:
     """Stage a row's id parts, time and messageId as columns of ``df``, so the messageId is one
     SQL expression over names and each is computed once; with the checks every row gets."""
     F, m = b.F, b.m
@@ -298,10 +294,6 @@ def _stage(b: Builder, df: DataFrame, partitions: int | None = None) -> Row:
         version.alias("__cio_version"),
         change.alias("__cio_change"),
     )
-    if partitions:
-        # Hashed on the output's key expression itself (see _output): rows whose keys end up
-        # equal are in one partition.
-        df = df.repartition(partitions, make_valid_utf8(F.col("__cio_key")))
     key, ts, ts_error = F.col("__cio_key"), F.col("__cio_ts"), F.col("__cio_ts_error")
     ts_text = iso_text(ts)
     # Only a queue row outside a backfill can lack a time: it is stamped when sent (as

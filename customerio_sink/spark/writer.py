@@ -210,13 +210,6 @@ class CustomerIOWriter:
         # Batches before this one are committed by the checkpoint and already in the ledger.
         journal.prune_before(opts.ledger.journal, f"{opts.job}/{run_id}", batch_id)
 
-        partitions = opts.partitions or task_slots(spark)
-        exclusions = self._exclusions(spark, opts, run_id, batch_id)
-        # All calls of one key in one partition (change feeds and queues alike): a partition
-        # sends its requests one at a time, in order, so no key ever has two calls in flight;
-        # and the engine can collapse a change feed's changes of one key. The source rows are
-        # moved (fewer bytes than messages, and the mapping runs beside the sending); after an
-        # exclusion's join the messages are, as a join partitions by its own key.
         messages = to_messages(
             batch_df,
             opts.mapping,
@@ -224,14 +217,16 @@ class CustomerIOWriter:
             backfill=opts.backfill,
             hold_recent=opts.hold_recent,
             engine_json=True,
-            partitions=None if exclusions else partitions,
         )
         prior = None
-        for split in exclusions:
+        for split in self._exclusions(spark, opts, run_id, batch_id):
             messages, more = split(messages)
             prior = more if prior is None else prior.unionByName(more)
-        if exclusions:
-            messages = messages.repartition(partitions, "key")
+        partitions = opts.partitions or task_slots(spark)
+        # All calls of one key in one partition (change feeds and queues alike): a partition
+        # sends its requests one at a time, in order, so no key ever has two calls in flight;
+        # and the engine can collapse a change feed's changes of one key.
+        messages = messages.repartition(partitions, "key")
         # Partitions beyond the task slots wait their turn, so the budget is split by slots.
         concurrency = opts.concurrency or default_concurrency(spark, partitions)
         settings = send_settings(opts, run_id, concurrency, partitions)
