@@ -12,6 +12,7 @@ Layout (a directory every executor and the driver can reach with plain file I/O 
 
     <root>/<job>/<run id>/batch=<n>/part-<partition>-<uuid>.jsonl  one file per task attempt
     <root>/<job>/<run id>/batch=<n>/_commit.json                    written when the batch commits
+    <root>/<job>/<run id>/batch=<n>/_ingest.started                 made before its ledger writes
 
 (``<run id>`` is the streaming query id; the functions below take ``"<job>/<run id>"`` as ``job``.)
 
@@ -40,6 +41,7 @@ __all__ = [
     "SKIPPED",
     "JournalWriter",
     "batch_dir",
+    "claim_ingest",
     "committed_batches",
     "final_message_ids",
     "prune_before",
@@ -185,6 +187,20 @@ def write_commit(root: str, job: str, batch_id: int, summary: dict[str, Any]) ->
     tmp = directory / f"._commit.{uuid.uuid4().hex}.tmp"
     tmp.write_bytes(orjson.dumps(summary))
     os.replace(tmp, directory / "_commit.json")
+
+
+def claim_ingest(directory: Path) -> bool:
+    """Mark a batch's journal as being written into the ledger; True for the first claim.
+
+    The marker is made (exclusively) before the batch's first ledger write, so a later attempt
+    of the same batch finds it and knows the ledger may already hold some of its rows.
+    """
+    try:
+        with open(directory / "_ingest.started", "x") as marker:
+            os.fsync(marker.fileno())
+    except FileExistsError:
+        return False
+    return True
 
 
 def read_commit(root: str, job: str, batch_id: int) -> dict[str, Any] | None:

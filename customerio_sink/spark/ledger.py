@@ -1,15 +1,18 @@
 """The ledger: acknowledgements, dead letters, the retry queue, lineage and the request log, as
 Delta tables created on first use from their schemas (``TABLES``).
 
-Every write of one micro-batch is idempotent per ``(job, run, batch_id)``: it carries Delta's
-``txnAppId``/``txnVersion`` writer options, so a replayed batch (the checkpoint had not recorded
-its commit) writes nothing twice. ``run`` is the streaming query id, which is kept in the
-checkpoint and changes when a checkpoint is reset — so a reset job, whose batch ids start again
-at 0, is not mistaken for a replay.
+Every write of one micro-batch is idempotent per ``(job, run, batch_id)``, so a replayed batch
+(the checkpoint had not recorded its commit) writes nothing twice: writes carry Delta's
+``txnAppId``/``txnVersion`` writer options — except a foreachBatch stream's first attempt of a
+batch, which claims the batch's journal (``_ingest.started``) and appends plainly; a later
+attempt finds the claim and keeps the rows an earlier one committed (see
+:func:`~customerio_sink.spark.ledger_rows.append_batch`).
+
+``run`` is the streaming query id, which is kept in the checkpoint and changes when a checkpoint
+is reset — so a reset job, whose batch ids start again at 0, is not mistaken for a replay.
 
 The rows come from the delivery journal (:mod:`customerio_sink.engine.journal`), which the sending
-tasks
-wrote as they went; :meth:`Ledger.ingest` turns one batch's journal into table rows.
+tasks wrote as they went; :meth:`Ledger.ingest` turns one batch's journal into table rows.
 """
 
 from __future__ import annotations
@@ -223,12 +226,23 @@ class Ledger:
             self._append(spark.createDataFrame(rows, TABLES[name]), name)
 
     def _append(
-        self, df: DataFrame, name: str, app_id: str | None = None, version: int | None = None
+        self,
+        df: DataFrame,
+        name: str,
+        app_id: str | None = None,
+        version: int | None = None,
+        *,
+        txn: bool = True,
     ) -> None:
-        """Append to a ledger table; with ``app_id``/``version``, idempotently (Delta txn)."""
+        """Append to a ledger table; with ``app_id``/``version``, idempotently (Delta txn) —
+        unless ``txn`` is false (the caller knows the rows cannot be there yet: see
+        :func:`~customerio_sink.spark.ledger_rows.append_batch`); the commit is labelled either
+        way."""
         writer = df.write.format("delta").mode("append")
         if app_id is not None:
-            writer = writer.option("txnAppId", f"{app_id}:{name}").option("txnVersion", version)
+            if txn:
+                writer = writer.option("txnAppId", f"{app_id}:{name}")
+                writer = writer.option("txnVersion", version)
             # Change tracking: which job, run and batch wrote this commit (DESCRIBE HISTORY's
             # userMetadata), after the session's own (the bundle's target and git commit).
             meta = f"customerio-sink {app_id} batch {version}"
@@ -256,14 +270,21 @@ class Ledger:
         started_at: datetime,
         dry_run: bool = False,
         extra_skipped: DataFrame | None = None,
+        claim: bool = False,
     ) -> dict[str, Any]:
         """Write one batch's journal into the ledger tables and its lineage row; return lineage.
 
         Idempotent: every table write carries ``txnAppId=<job>:<run>:<table>`` and
-        ``txnVersion=batch_id``. The rows and counts of final outcomes come from everything the
-        journal holds for the batch (distinct message ids across every attempt), so a re-run
-        that found everything already sent still writes the batch's acks, dead letters and
-        retry-queue rows, and its lineage adds up. ``summary`` (the last attempt's counts) is
+        ``txnVersion=batch_id`` — unless ``claim`` (the caller is the only process that writes
+        this batch's ledger rows, as a stream's foreachBatch is): then the attempt that claims
+        the batch's journal first and sent the whole batch appends without Delta's costly txn
+        check, and any later attempt keeps what an earlier one committed
+        (:func:`~customerio_sink.spark.ledger_rows.append_batch`).
+
+        The rows and counts of final outcomes come from everything the journal holds for the
+        batch (distinct message ids across every attempt), so a re-run that found everything
+        already sent still writes the batch's acks, dead letters and retry-queue rows, and its
+        lineage adds up. ``summary`` (the last attempt's counts) is
         used as a shortcut only when it provably covers the journal: one complete attempt per
         partition and nothing already final.
 
@@ -281,6 +302,7 @@ class Ledger:
             started_at=started_at,
             dry_run=dry_run,
             extra_skipped=extra_skipped,
+            claim=claim,
         )
 
 

@@ -20,8 +20,12 @@ from customerio_sink.__version__ import __version__
 from customerio_sink.engine import journal
 from customerio_sink.spark.ledger_frames import journal_frames, skipped_frame
 from customerio_sink.spark.ledger_rows import (
+    AGAIN,
+    FIRST,
+    TXN,
     BatchKey,
     Write,
+    append_batch,
     outcome_writes,
     request_rows,
     skipped_write,
@@ -90,6 +94,7 @@ class _Ingested:
     writes: list[Write] = field(default_factory=list)
     cached: DataFrame | None = None
     started: float = field(default_factory=time.monotonic)
+    how: str = TXN  # how the batch's rows are appended (see append_batch)
 
 
 def ingest_batch(
@@ -103,6 +108,7 @@ def ingest_batch(
     started_at: datetime,
     dry_run: bool = False,
     extra_skipped: DataFrame | None = None,
+    claim: bool = False,
 ) -> dict[str, Any]:
     """Write one batch's journal into the ledger tables and its lineage row; return lineage
     (see :meth:`~customerio_sink.spark.ledger.Ledger.ingest`)."""
@@ -112,9 +118,9 @@ def ingest_batch(
         skipped_rows=extra_skipped,
     )
     if not dry_run and directory.is_dir():
-        _read_journal(ledger, spark, directory, key, summary, got)
+        _read_journal(ledger, spark, directory, key, summary, got, claim)
     if not dry_run and got.skipped_rows is not None:
-        got.writes.append(partial(skipped_write, ledger, got.skipped_rows, key))
+        got.writes.append(partial(skipped_write, ledger, got.skipped_rows, key, got.how))
     if dry_run:
         got.counts = {
             journal.ACKED: 0,
@@ -142,6 +148,7 @@ def _read_journal(
     key: BatchKey,
     summary: dict[str, Any],
     got: _Ingested,
+    claim: bool,
 ) -> None:
     """Count the journal's final outcomes and requests and add their appends to ``got``."""
     outcomes, reqs, exact = journal_frames(spark, directory)
@@ -161,14 +168,19 @@ def _read_journal(
     # attempt of the batch finished anything (a re-run after the sends finished counts
     # everything as already final and would otherwise write an empty ledger).
     exact = exact and not int(summary.get("already_final", 0))
+    if claim:
+        # A first attempt: it sent the whole batch (an earlier attempt that reached the ledger
+        # had finished its sends, so this one would find messages already final) and is the
+        # first to claim the journal for the ledger (which covers a batch with nothing to send).
+        got.how = FIRST if journal.claim_ingest(directory) and exact else AGAIN
     if outcomes is not None:
         outcomes = _count_outcomes(outcomes, exact, summary, got)
-        got.writes += outcome_writes(ledger, outcomes, got.counts, key)
+        got.writes += outcome_writes(ledger, outcomes, got.counts, key, got.how)
     if reqs is not None:
         got.requests = int(summary.get("requests", 0)) if exact else reqs.count()
         if got.requests:
             rows = request_rows(reqs, key)
-            got.writes.append(partial(ledger._append, rows, "requests", key.app_id, key.batch_id))
+            got.writes.append(partial(append_batch, ledger, rows, "requests", key, got.how))
 
 
 def _count_outcomes(
@@ -262,4 +274,4 @@ def _write_batch(
     lineage["finished_at"] = datetime.now(timezone.utc)
     lineage["ledger_seconds"] = round(time.monotonic() - got.started, 3)
     frame = spark.createDataFrame([lineage], TABLES["lineage"])
-    ledger._append(frame, "lineage", key.app_id, key.batch_id)
+    append_batch(ledger, frame, "lineage", key, got.how)

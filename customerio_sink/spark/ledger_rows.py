@@ -1,8 +1,6 @@
 """The ledger rows of one micro-batch: its acks, dead letters, retry-queue rows, requests and
-skipped rows as DataFrames of the tables' columns, and their idempotent appends.
-
-Every append carries ``txnAppId=<job>:<run>:<table>`` and ``txnVersion=<batch_id>``
-(:class:`BatchKey`), so a replayed batch writes nothing twice.
+skipped rows as DataFrames of the tables' columns, and their idempotent appends
+(:func:`append_batch`: a replayed batch writes nothing twice).
 """
 
 from __future__ import annotations
@@ -19,7 +17,18 @@ if TYPE_CHECKING:
 
     from customerio_sink.spark.ledger import Ledger
 
-__all__ = ["BatchKey", "Write", "outcome_writes", "reason_columns", "request_rows", "skipped_write"]
+__all__ = [
+    "AGAIN",
+    "FIRST",
+    "TXN",
+    "BatchKey",
+    "Write",
+    "append_batch",
+    "outcome_writes",
+    "reason_columns",
+    "request_rows",
+    "skipped_write",
+]
 
 #: One ledger append, run later (at the same time as the batch's others).
 Write = Callable[[], None]
@@ -49,6 +58,40 @@ class BatchKey:
         ]
 
 
+#: How :func:`append_batch` appends a batch's rows: ``FIRST`` — a plain append (the attempt
+#: claimed the batch's journal and sent every message itself, so no earlier attempt can have
+#: written to the ledger); ``AGAIN`` — a later attempt of a batch whose first attempt may have
+#: made plain appends: a table already holding rows of the batch is left as it is, else Delta's
+#: txn append; ``TXN`` — Delta's txn append only (every write of the batch carries it).
+FIRST, AGAIN, TXN = "first", "again", "txn"
+
+
+def append_batch(ledger: Ledger, df: DataFrame, name: str, key: BatchKey, how: str) -> None:
+    """Append one batch's rows to the ledger table ``name``, once per batch (``how``: above).
+
+    The txn append carries ``txnAppId=<job>:<run>:<table>`` and ``txnVersion=<batch_id>``; a
+    first attempt goes without because Delta answers the txn check by rebuilding the table's
+    whole state (three Spark jobs, about 0.4 s per table and batch). Delta commits are all or
+    nothing, so a table holding any row of the batch holds all of that attempt's rows.
+    """
+    if how == AGAIN and _holds_batch(ledger, df.sparkSession, name, key):
+        return
+    ledger._append(df, name, key.app_id, key.batch_id, txn=how != FIRST)
+
+
+def _holds_batch(ledger: Ledger, spark: Any, name: str, key: BatchKey) -> bool:
+    """Whether the ledger table ``name`` has a row of ``key``'s batch (files are skipped by
+    their statistics on job, run and batch)."""
+    from pyspark.sql import functions as F
+
+    rows = ledger.read(spark, name).where(
+        (F.col("job") == key.job)
+        & (F.col("run_id") == key.run_id)
+        & (F.col("batch_id") == key.batch_id)
+    )
+    return bool(rows.limit(1).count())
+
+
 def request_rows(reqs: DataFrame, key: BatchKey) -> DataFrame:
     """The batch's requests as rows of the ``requests`` table."""
     from pyspark.sql import functions as F
@@ -60,7 +103,7 @@ def request_rows(reqs: DataFrame, key: BatchKey) -> DataFrame:
     )
 
 
-def skipped_write(ledger: Ledger, rows: DataFrame, key: BatchKey) -> None:
+def skipped_write(ledger: Ledger, rows: DataFrame, key: BatchKey, how: str) -> None:
     """Append the batch's skipped rows (columns :data:`SKIPPED_ROW_COLUMNS`)."""
     from pyspark.sql import functions as F
 
@@ -75,11 +118,11 @@ def skipped_write(ledger: Ledger, rows: DataFrame, key: BatchKey) -> None:
         F.col("related_id").alias("related_message_id"),
         F.current_timestamp().alias("skipped_at"),
     )
-    ledger._append(frame, "skipped", key.app_id, key.batch_id)
+    append_batch(ledger, frame, "skipped", key, how)
 
 
 def outcome_writes(
-    ledger: Ledger, outcomes: DataFrame, counts: dict[str, int], key: BatchKey
+    ledger: Ledger, outcomes: DataFrame, counts: dict[str, int], key: BatchKey, how: str
 ) -> list[Write]:
     """The appends of one batch's final outcomes (acks, dead letters, retry queue); payloads
     encrypted with the ledger's cipher, if it has one."""
@@ -92,7 +135,7 @@ def outcome_writes(
             (cipher.encrypt_columns(df, ["payload"]) if name != "acks" else df, name)
             for df, name in frames
         ]
-    return [partial(ledger._append, df, name, key.app_id, key.batch_id) for df, name in frames]
+    return [partial(append_batch, ledger, df, name, key, how) for df, name in frames]
 
 
 def _outcome_frames(

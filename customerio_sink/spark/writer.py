@@ -254,6 +254,8 @@ class CustomerIOWriter:
             started_at=started,
             dry_run=opts.dry_run,
             extra_skipped=prior,
+            # The query's driver is the only process writing this batch's ledger rows.
+            claim=True,
         )
         if audit_written is not None:
             audit_written()

@@ -148,3 +148,27 @@ def test_datasource_rerun_after_commit_before_checkpoint_writes_the_whole_ledger
         shutil.rmtree(ledger / name)
     assert sync_events.main(argv) == 0
     _check_ledger(spark, tmp_path, emulator)
+
+
+@pytest.mark.parametrize("claim_kept", [True, False], ids=["claim-kept", "claim-lost"])
+def test_rerun_after_the_whole_ledger_but_before_the_checkpoint_adds_nothing(
+    spark: Any, tmp_path: Path, emulator: Any, monkeypatch: Any, claim_kept: bool
+) -> None:
+    """The first attempt of a batch appends without Delta's txn check (it claimed the journal);
+    killed after its lineage and before the checkpoint, the batch runs again: the rows are
+    there once. Without the claim (lost, or an older version's attempt that left none) the
+    re-run still finds every message already final and keeps the committed rows."""
+    monkeypatch.setenv("CUSTOMERIO_API_KEY", KEY)
+    _create(spark, str(tmp_path / "events"))
+    argv = _argv(tmp_path, emulator.url)
+    assert sync_events.main(argv) == 0
+    claims = list((tmp_path / "ledger").rglob("batch=0/_ingest.started"))
+    assert len(claims) == 1, "the first attempt claims the batch's journal"
+
+    # What a driver killed after the ledger and before the checkpoint leaves.
+    for name in ("0", ".0.crc"):
+        (tmp_path / "cp" / "commits" / name).unlink()
+    if not claim_kept:
+        claims[0].unlink()
+    assert sync_events.main(argv) == 0
+    _check_ledger(spark, tmp_path, emulator)  # nothing sent twice, no row twice
