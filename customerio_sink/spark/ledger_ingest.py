@@ -26,6 +26,7 @@ from customerio_sink.spark.ledger_rows import (
     BatchKey,
     Write,
     append_batch,
+    literal_frame,
     outcome_writes,
     request_rows,
     skipped_write,
@@ -273,5 +274,5 @@ def _write_batch(
             got.cached.unpersist()
     lineage["finished_at"] = datetime.now(timezone.utc)
     lineage["ledger_seconds"] = round(time.monotonic() - got.started, 3)
-    frame = spark.createDataFrame([lineage], TABLES["lineage"])
+    frame = literal_frame(spark, lineage, TABLES["lineage"])
     append_batch(ledger, frame, "lineage", key, got.how)

@@ -5,6 +5,7 @@ skipped rows as DataFrames of the tables' columns, and their idempotent appends
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -24,6 +25,7 @@ __all__ = [
     "BatchKey",
     "Write",
     "append_batch",
+    "literal_frame",
     "outcome_writes",
     "reason_columns",
     "request_rows",
@@ -90,6 +92,27 @@ def _holds_batch(ledger: Ledger, spark: Any, name: str, key: BatchKey) -> bool:
         & (F.col("batch_id") == key.batch_id)
     )
     return bool(rows.limit(1).count())
+
+
+_DDL_COLUMN = re.compile(r"(\w+) ((?:MAP|ARRAY|STRUCT)<[^>]*>|\w+)(?:, |$)")
+
+
+def literal_frame(spark: Any, row: dict[str, Any], ddl: str) -> DataFrame:
+    """One row (a dict with the columns of the table schema ``ddl``) as a DataFrame of
+    literals: planned in the JVM alone. (``createDataFrame`` of Python rows runs a Spark job on
+    a Python worker to read them back: a tenth of a second per lineage row.)"""
+    from pyspark.sql import functions as F
+
+    columns = []
+    for name, kind in _DDL_COLUMN.findall(ddl):
+        value = row.get(name)
+        if isinstance(value, dict):
+            pairs = [F.lit(part) for item in value.items() for part in item]
+            literal = F.create_map(*pairs)
+        else:
+            literal = F.lit(value)
+        columns.append(literal.cast(kind.lower()).alias(name))
+    return spark.range(1).select(*columns)
 
 
 def request_rows(reqs: DataFrame, key: BatchKey) -> DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +137,49 @@ def test_outcome_tables_of_older_and_newer_attempts_read_with_one_time_type(
     assert set(got) == {"OLD", "NEW", "CRASHED"}
     assert len(set(got.values())) == 1  # the same instant, whichever way it was written
     assert got["NEW"].astimezone(timezone.utc) == when
+
+
+@pytest.mark.parametrize(
+    "skipped_by_reason", [{}, {"unchanged": 3, "duplicate": 2**40}], ids=["no-skips", "skips"]
+)
+def test_a_lineage_row_of_literals_equals_the_row_as_python_data(
+    spark: Any, skipped_by_reason: dict[str, int]
+) -> None:
+    """The lineage row is planned from literals (no Python worker); it holds what
+    createDataFrame of the same dict holds — NULLs, a map, times, quotes and big numbers."""
+    from customerio_sink.spark.ledger_rows import literal_frame
+    from customerio_sink.spark.ledger_tables import TABLES
+
+    at = datetime(2026, 11, 29, 12, 30, 5, 123456, tzinfo=timezone.utc)
+    row = {
+        "job": 'it\'s "quoted" \\ ünïcode',
+        "run_id": "run-1",
+        "batch_id": 2**40,
+        "front_door": "foreachBatch",
+        "source": "",
+        "min_commit_version": None,
+        "max_commit_version": 7,
+        "rows_in": 10,
+        "acked": 5,
+        "dead_lettered": 0,
+        "parked": 0,
+        "skipped": sum(skipped_by_reason.values()),
+        "skipped_by_reason": skipped_by_reason,
+        "already_final": 0,
+        "requests": 1,
+        "request_bytes": 499_999,
+        "in_trigger_window": 0,
+        "dry_run": False,
+        "started_at": at,
+        "finished_at": None,
+        "sink_version": "0.1.0",
+        "map_seconds": 0.1,
+        "send_seconds": None,
+        "ledger_seconds": 1e-9,
+        "overhead_seconds": 12345.678,
+    }
+    ours = literal_frame(spark, row, TABLES["lineage"])
+    python = spark.createDataFrame([row], TABLES["lineage"])
+    assert ours.schema.simpleString() == python.schema.simpleString()
+    assert ours.collect() == python.collect()
+    assert ours.first().asDict()["skipped_by_reason"] == skipped_by_reason
