@@ -5,7 +5,6 @@ skipped rows as DataFrames of the tables' columns, and their idempotent appends
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -49,6 +48,17 @@ class BatchKey:
         """The ``txnAppId`` of the batch's writes, before the table name is added."""
         return f"{self.job}:{self.run_id}"
 
+    def rows_of(self, ledger: Ledger, spark: Any, name: str) -> DataFrame:
+        """The rows of this batch in the ledger table ``name`` (its files are skipped by their
+        statistics on job, run and batch)."""
+        from pyspark.sql import functions as F
+
+        return ledger.read(spark, name).where(
+            (F.col("job") == self.job)
+            & (F.col("run_id") == self.run_id)
+            & (F.col("batch_id") == self.batch_id)
+        )
+
     def columns(self) -> list[Any]:
         """``job``, ``run_id`` and ``batch_id`` as the first columns of a table row."""
         from pyspark.sql import functions as F
@@ -76,25 +86,9 @@ def append_batch(ledger: Ledger, df: DataFrame, name: str, key: BatchKey, how: s
     whole state (three Spark jobs, about 0.4 s per table and batch). Delta commits are all or
     nothing, so a table holding any row of the batch holds all of that attempt's rows.
     """
-    if how == AGAIN and _holds_batch(ledger, df.sparkSession, name, key):
+    if how == AGAIN and key.rows_of(ledger, df.sparkSession, name).limit(1).count():
         return
     ledger._append(df, name, key.app_id, key.batch_id, txn=how != FIRST)
-
-
-def _holds_batch(ledger: Ledger, spark: Any, name: str, key: BatchKey) -> bool:
-    """Whether the ledger table ``name`` has a row of ``key``'s batch (files are skipped by
-    their statistics on job, run and batch)."""
-    from pyspark.sql import functions as F
-
-    rows = ledger.read(spark, name).where(
-        (F.col("job") == key.job)
-        & (F.col("run_id") == key.run_id)
-        & (F.col("batch_id") == key.batch_id)
-    )
-    return bool(rows.limit(1).count())
-
-
-_DDL_COLUMN = re.compile(r"(\w+) ((?:MAP|ARRAY|STRUCT)<[^>]*>|\w+)(?:, |$)")
 
 
 def literal_frame(spark: Any, row: dict[str, Any], ddl: str) -> DataFrame:
@@ -104,14 +98,13 @@ def literal_frame(spark: Any, row: dict[str, Any], ddl: str) -> DataFrame:
     from pyspark.sql import functions as F
 
     columns = []
-    for name, kind in _DDL_COLUMN.findall(ddl):
-        value = row.get(name)
+    for field in spark.createDataFrame([], ddl).schema.fields:  # the DDL parsed, no rows
+        value = row.get(field.name)
         if isinstance(value, dict):
-            pairs = [F.lit(part) for item in value.items() for part in item]
-            literal = F.create_map(*pairs)
+            literal = F.create_map(*[F.lit(part) for item in value.items() for part in item])
         else:
             literal = F.lit(value)
-        columns.append(literal.cast(kind.lower()).alias(name))
+        columns.append(literal.cast(field.dataType).alias(field.name))
     return spark.range(1).select(*columns)
 
 

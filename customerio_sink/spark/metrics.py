@@ -114,12 +114,12 @@ def record_batch_metrics(
 ) -> dict[str, Any] | None:
     """Compute and append the metrics row of one batch from its ledger rows (None: the batch
     has no lineage row yet)."""
-    from pyspark.sql import functions as F
+    from customerio_sink.spark.ledger_rows import BatchKey
+
+    key = BatchKey(job, run_id, batch_id)
 
     def of_batch(name: str) -> Any:
-        return ledger.read(spark, name).where(
-            (F.col("job") == job) & (F.col("run_id") == run_id) & (F.col("batch_id") == batch_id)
-        )
+        return key.rows_of(ledger, spark, name)
 
     lineage = of_batch("lineage").limit(1).collect()
     if not lineage:
