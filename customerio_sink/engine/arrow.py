@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+from customerio_sink.engine.ids import HASH_COLUMN, with_message_ids
 from customerio_sink.engine.semantic_guard import guard_semantic
 from customerio_sink.engine.text_guard import guard_raw_json, guard_text
 
@@ -100,6 +101,8 @@ def _input_batch(batch: Any) -> Any:
 
     schema = _input_schema()
     if isinstance(batch, pa.RecordBatch):
+        if HASH_COLUMN in batch.schema.names:  # a mapping made with engine_ids
+            batch = with_message_ids(batch)
         arrays = []
         for name, wanted in zip(INPUT_COLUMNS, schema.types, strict=True):
             column = batch.column(name)

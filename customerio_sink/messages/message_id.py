@@ -21,6 +21,11 @@ form of the hash half is ``sha1(concat(coalesce(concat(length(s), ':', s), '-'),
 to 10), and the 26 characters mapped from ``0-9A-V`` to Crockford's alphabet with one
 ``translate``. :func:`message_id_sql` writes that expression.
 
+The sending engine can do the base-32 half instead (:mod:`customerio_sink.engine.ids`, a few
+vectorised operations per batch rather than three ``conv`` and a ``translate`` per row on the
+JVM): the mapping then computes only the time and the 20 hex digits
+(:func:`message_id_sql_parts`) and writes :data:`ID_PLACEHOLDER` where the id goes.
+
 Keys made of several ids (a relationship's person and object) are joined by
 :func:`composite_key`: each part has ``\\`` and ``:`` escaped with a backslash, then the parts
 are joined with ``:``. The join is injective (``("a:b", "c")`` and ``("a", "b:c")`` differ) and a
@@ -34,9 +39,23 @@ import hashlib
 
 from customerio_sink.errors import ConfigError
 
-__all__ = ["CROCKFORD", "composite_key", "composite_key_sql", "message_id", "message_id_sql"]
+__all__ = [
+    "CROCKFORD",
+    "HASH_HEX_DIGITS",
+    "ID_PLACEHOLDER",
+    "composite_key",
+    "composite_key_sql",
+    "message_id",
+    "message_id_sql",
+    "message_id_sql_parts",
+]
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+#: Hex digits of the sha1 the id keeps (80 bits).
+HASH_HEX_DIGITS = 20
+#: What a mapping writes in a message where the engine puts its id: as long as an id, and of a
+#: character no id has (the engine checks it finds exactly this before writing over it).
+ID_PLACEHOLDER = "~" * 26
 _NULL = "-"
 _MAX_TIME = (1 << 48) - 1
 
@@ -81,11 +100,11 @@ def _sql_base32(expr: str, width: int, base: int = 16) -> str:
     return f"lpad(conv({expr}, {base}, 32), {width}, '0')"
 
 
-def message_id_sql(*columns: str, time_ms: str | None = None) -> str:
-    """A Spark SQL expression equal to ``message_id(<columns>, time_ms=<time_ms>)``.
-
-    ``columns`` and ``time_ms`` are SQL expressions (column names or casts); Spark casts
-    integers and booleans to strings exactly as :func:`message_id` renders them.
+def message_id_sql_parts(*columns: str, time_ms: str | None = None) -> tuple[str, str]:
+    """(time, hash) Spark SQL expressions the id of ``columns`` is made of: the time in
+    milliseconds (a BIGINT, ``0`` without ``time_ms``) and the first :data:`HASH_HEX_DIGITS` hex
+    digits (lower case) of the hash. :func:`message_id_sql` turns them into the id on the JVM,
+    :func:`customerio_sink.engine.ids.message_ids` in the engine.
     """
     if not columns:
         raise ConfigError("message_id_sql needs at least one column")
@@ -94,17 +113,27 @@ def message_id_sql(*columns: str, time_ms: str | None = None) -> str:
         f"cast({col} AS STRING)), '-')"
         for col in columns
     )
-    digest = f"sha1(concat({rendered}))"
     stamp = "0" if time_ms is None else f"cast({time_ms} AS BIGINT)"
+    return stamp, f"substr(sha1(concat({rendered})), 1, {HASH_HEX_DIGITS})"
+
+
+def message_id_sql(*columns: str, time_ms: str | None = None) -> str:
+    """A Spark SQL expression equal to ``message_id(<columns>, time_ms=<time_ms>)``.
+
+    ``columns`` and ``time_ms`` are SQL expressions (column names or casts); Spark casts
+    integers and booleans to strings exactly as :func:`message_id` renders them.
+    """
+    stamp, digest = message_id_sql_parts(*columns, time_ms=time_ms)
+    half = HASH_HEX_DIGITS // 2
     # One translate from conv's 0-9A-V digits to Crockford's alphabet over all 26 characters
     # (a third of the cost of translating each part).
     return (
         "translate(concat("
         + _sql_base32(stamp, 10, base=10)
         + ", "
-        + _sql_base32(f"substr({digest}, 1, 10)", 8)
+        + _sql_base32(f"substr({digest}, 1, {half})", 8)
         + ", "
-        + _sql_base32(f"substr({digest}, 11, 10)", 8)
+        + _sql_base32(f"substr({digest}, {half + 1}, {half})", 8)
         + f"), '0123456789ABCDEFGHIJKLMNOPQRSTUV', '{CROCKFORD}')"
     )
 

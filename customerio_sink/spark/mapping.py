@@ -33,18 +33,12 @@ from customerio_sink.messages.rules import (
 )
 from customerio_sink.spark.compat import make_valid_utf8
 from customerio_sink.spark.dedupe import check_latest
-from customerio_sink.spark.mapping_builder import (
-    Builder,
-    Message,
-    Row,
-    column_pairs,
-    first_error,
-    message_id_column,
-)
+from customerio_sink.spark.mapping_builder import Builder, Message, Row, column_pairs, first_error
 from customerio_sink.spark.mapping_builder import (
     is_email_sql as is_email_sql,  # re-exported: the tests compare it with rules.is_email
 )
 from customerio_sink.spark.mapping_cdf import cdf_message
+from customerio_sink.spark.mapping_ids import stage_message_id
 from customerio_sink.spark.mapping_queue import queue_message, queue_row_ident
 from customerio_sink.spark.mapping_semantic import semantic_checks
 from customerio_sink.spark.mapping_time import iso_text, micros_text
@@ -236,6 +230,7 @@ def to_messages(
     backfill: bool = False,
     hold_recent: bool = False,
     engine_json: bool = False,
+    engine_ids: bool = False,
 ) -> DataFrame:
     """Map source rows to the engine's input columns (one output row per input row).
 
@@ -246,9 +241,11 @@ def to_messages(
     the engine, which parses each as it is sent (one strict parse in Python, instead of two
     lenient ones in the JVM): the ``raw_json`` column then holds where they are in the payload.
     Without it the ``error`` column is complete (for callers that read it, not send).
+    ``engine_ids`` leaves the messageId's base-32 to the engine: no ``message_id`` column, but
+    its time and hash, and a placeholder in each payload (:mod:`customerio_sink.engine.ids`).
     Works on streaming DataFrames (no aggregation, no window).
     """
-    b = Builder(df, mapping, job, backfill, engine_json)
+    b = Builder(df, mapping, job, backfill, engine_json, engine_ids)
     check_source_columns(mapping, list(b.types))
     row = _stage(b, df)
     message = cdf_message(b, row) if b.is_cdf else queue_message(b, row)
@@ -308,8 +305,7 @@ def _stage(b: Builder, df: DataFrame) -> Row:
         parts = ["__cio_job", "__cio_kind", "__cio_key", "__cio_row"]
     # Each stage is computed once and referenced by name (the id is in the payload and its
     # own column; the payload in the size check, the error column and the output).
-    df = df.select("*", message_id_column(parts, "__cio_ts").alias("__cio_mid"))
-    mid = F.col("__cio_mid")
+    df, mid, id_columns = stage_message_id(df, parts, "__cio_ts", b.engine_ids)
     # Text with bad bytes first: no other rule can be read, or sent, safely.
     id_names = [m.user_id, m.anonymous_id, m.group_id, m.previous_id, m.key, m.device_token]
     others = [c for c in referenced_columns(m) if c not in id_names and c != m.row_id]
@@ -322,6 +318,7 @@ def _stage(b: Builder, df: DataFrame) -> Row:
         ts=ts,
         ts_error=ts_error,
         mid=mid,
+        id_columns=id_columns,
         change=change,
         version=version,
         is_delete=change == F.lit("delete"),
@@ -376,7 +373,7 @@ def _output(b: Builder, row: Row, message: Message, hold_recent: bool) -> DataFr
     return df.select(
         # Valid UTF-8 as the engine reads them (a row with bad bytes is already an error).
         make_valid_utf8(row.key).alias("key"),
-        row.mid.alias("message_id"),
+        *row.id_columns,
         msg_type.alias("type"),
         make_valid_utf8(event.cast("string")).alias("event"),
         # A string column: its Arrow form is the UTF-8 bytes the engine sends, viewed as binary

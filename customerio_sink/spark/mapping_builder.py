@@ -48,7 +48,6 @@ __all__ = [
     "column_pairs",
     "first_error",
     "is_email_sql",
-    "message_id_column",
     "obj",
     "with_nulls",
 ]
@@ -80,20 +79,6 @@ def column_pairs(spec: tuple[str, ...] | dict[str, str]) -> list[tuple[str, str]
     if isinstance(spec, dict):
         return list(spec.items())
     return [(c, c) for c in spec]
-
-
-def message_id_column(parts: list[str], time_col: str) -> Column:
-    """ULID-shaped deterministic id over staged columns (names), the same algorithm as
-    :func:`customerio_sink.messages.message_id.message_id` — one definition, two engines."""
-    from customerio_sink.messages.message_id import message_id_sql
-
-    return _F().expr(
-        message_id_sql(
-            *[f"`{p}`" for p in parts],
-            # The id's time field holds 0 … 2^48-1 ms: a time before 1970 counts as 0.
-            time_ms=f"greatest(coalesce(unix_millis(`{time_col}`), 0), 0)",
-        )
-    )
 
 
 def is_email_sql(text: Column) -> Column:
@@ -130,6 +115,8 @@ class Row:
     ts: Column
     ts_error: Column
     mid: Column
+    # The output columns of the id: ``message_id``, or its time and hash (``engine_ids``).
+    id_columns: list[Column]
     change: Column
     version: Column
     is_delete: Column
@@ -161,11 +148,19 @@ class Builder:
     has checked: :func:`customerio_sink.spark.mapping.check_source_columns`)."""
 
     def __init__(
-        self, df: DataFrame, m: MessageMapping, job: str, backfill: bool, engine_json: bool
+        self,
+        df: DataFrame,
+        m: MessageMapping,
+        job: str,
+        backfill: bool,
+        engine_json: bool,
+        engine_ids: bool = False,
     ) -> None:
         self.F = _F()
         # Raw JSON columns checked by the engine as sent (see to_messages), not here.
         self.engine_json = engine_json
+        # The messageId's base-32 left to the engine (see to_messages).
+        self.engine_ids = engine_ids
         # The message's spliced raw values: (name, column) in message order, and whether each
         # is a source column (user text to check) — set by with_json for the upsert message.
         self.spliced: list[tuple[str, Column, bool]] = []

@@ -210,6 +210,7 @@ class CustomerIOWriter:
         # Batches before this one are committed by the checkpoint and already in the ledger.
         journal.prune_before(opts.ledger.journal, f"{opts.job}/{run_id}", batch_id)
 
+        exclusions = self._exclusions(spark, opts, run_id, batch_id)
         messages = to_messages(
             batch_df,
             opts.mapping,
@@ -217,9 +218,11 @@ class CustomerIOWriter:
             backfill=opts.backfill,
             hold_recent=opts.hold_recent,
             engine_json=True,
+            # The engine finishes the ids, unless an exclusion compares them on the JVM first.
+            engine_ids=not exclusions,
         )
         prior = None
-        for split in self._exclusions(spark, opts, run_id, batch_id):
+        for split in exclusions:
             messages, more = split(messages)
             prior = more if prior is None else prior.unionByName(more)
         partitions = opts.partitions or task_slots(spark)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -27,3 +28,85 @@ def test_sql_and_python_agree(spark: SparkSession) -> None:
         assert row.mid == message_id(row.a, row.b, row.c, row.d, time_ms=row.t)
     for row in frame.selectExpr("a", "b", f"{message_id_sql('a', 'b')} AS mid").collect():
         assert row.mid == message_id(row.a, row.b)
+
+
+def _both_ways(frame: Any, mapping: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """(key, message_id, payload, error) of each row: the id made on the JVM, and the id's
+    base-32 left to the engine (which runs in Spark's Python workers, as when sending)."""
+    from customerio_sink.engine.arrow import _as_arrow
+    from customerio_sink.spark.mapping import to_messages
+
+    def on_the_jvm() -> list[tuple[Any, ...]]:
+        out = to_messages(frame, mapping, job="ids", engine_json=True)
+        got = out.select("key", "message_id", "payload", "error").collect()
+        return sorted((tuple(r) for r in got), key=lambda r: r[1])
+
+    def in_the_engine(batches: Any) -> Any:
+        for batch in batches:
+            done = _as_arrow(batch)
+            yield done.select(["key", "message_id", "payload", "error"])
+
+    mapped = to_messages(frame, mapping, job="ids", engine_json=True, engine_ids=True)
+    assert "message_id" not in mapped.columns
+    schema = "key string, message_id string, payload binary, error string"
+    rows = mapped.mapInArrow(in_the_engine, schema).collect()
+    engine = sorted(
+        ((r.key, r.message_id, bytes(r.payload).decode(), r.error) for r in rows),
+        key=lambda r: r[1],
+    )
+    return on_the_jvm(), engine
+
+
+def test_ids_left_to_the_engine_equal_the_jvms_byte_for_byte(spark: SparkSession) -> None:
+    from customerio_sink.spark.mapping import MessageMapping
+
+    rows = [
+        ("u1", "e1", "2026-05-01 10:00:00.123"),
+        ("u:2\\x", "e2", "1969-12-31 23:59:59"),  # before 1970: the time part is 0
+        ("ü ✓ 😀", "e3", "9999-12-31 23:59:59.999"),
+        ("u4", "e4", None),  # no time: stamped when sent, the id's time is 0
+        (None, "e5", "2026-05-01 10:00:00"),  # no key: a dead letter, still an id
+        ("", "", "2026-05-01 10:00:00"),
+    ]
+    frame = spark.createDataFrame(rows, "uid string, ev string, at string").selectExpr(
+        "uid", "ev", "to_timestamp(at) AS at", "timestamp_millis(1125899906842624L) AS far"
+    )
+    for time_column in ("at", "far"):  # far: 2^50 ms, an id time past 10 base-32 digits
+        mapping = MessageMapping(
+            call="track", user_id="uid", event_column="ev", timestamp=time_column
+        )
+        jvm, engine = _both_ways(frame, mapping)
+        # u4 has no time: each query stamps it with its own "now"; all else is equal.
+        now = re.compile(r'"timestamp":"[^"]*"')
+        assert [r[:2] for r in engine] == [r[:2] for r in jvm]
+        for ours, theirs in zip(engine, jvm, strict=True):
+            same = (
+                now.sub("", ours[2]) == now.sub("", theirs[2])
+                if ours[0] == "u4"
+                else ours == theirs
+            )
+            assert same, (ours, theirs)
+        assert len({mid for _, mid, _, _ in jvm}) == len(rows)
+        for _, mid, payload, _ in jvm:
+            assert f'"messageId":"{mid}"' in payload
+
+
+def test_cdf_ids_left_to_the_engine_equal_the_jvms(spark: SparkSession) -> None:
+    from customerio_sink.spark.mapping import MessageMapping
+
+    rows = [
+        ("o1", "n1", "insert", 1, "2026-01-01 00:00:00"),
+        ("o1", "n2", "update_postimage", 2, "2026-01-02 00:00:00"),
+        ("o:2", None, "delete", 3, "2026-01-03 00:00:00"),
+    ]
+    frame = (
+        spark.createDataFrame(
+            rows, "id string, name string, _change_type string, _commit_version long, at string"
+        )
+        .selectExpr("*", "to_timestamp(at) AS _commit_timestamp")
+        .drop("at")
+    )
+    for entity, columns in (("person", {"user_id": "id"}), ("object", {"group_id": "id"})):
+        mapping = MessageMapping(source="cdf", entity=entity, traits=("name",), **columns)
+        jvm, engine = _both_ways(frame, mapping)
+        assert engine == jvm and len(jvm) == len(rows)
