@@ -19,12 +19,15 @@ VERSION = re.search(
 SPARK = [
     "pyarrow>=12",
     "pandas>=1.5",
+    # the sending engine finishes each batch's messageIds with numpy (engine/ids.py)
+    "numpy>=1.22",
 ]
 LOCAL = [
     "pyspark==4.0.1",
     "delta-spark==4.0.1",
     "pyarrow>=15",
     "pandas>=2.2,<3",
+    "numpy>=1.22",
     # the Spark Connect client (tests run the sink against a local Connect server)
     "grpcio>=1.67",
     "grpcio-status>=1.67",
@@ -41,6 +44,7 @@ SPARK35 = [
     "delta-spark==3.3.2",
     "pyarrow>=15",
     "pandas>=2.2,<3",
+    "numpy>=1.22",
 ]
 # The matrix's newest leg (`make test-matrix`): the newest pyspark/delta-spark pair that resolve
 # together (delta-spark 4.4.0 allows pyspark <= 4.2.0; its JARs are delta-spark_4.2_2.13).
@@ -49,6 +53,7 @@ SPARK_NEWEST = [
     "delta-spark==4.4.0",
     "pyarrow>=15",
     "pandas>=2.2,<3",
+    "numpy>=1.22",
 ]
 # Optional PII protection of dead letters and the retry queue (customerio_sink.spark.protect): Fernet
 # field encryption. Databricks runtimes already ship cryptography.
