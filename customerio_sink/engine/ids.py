@@ -138,7 +138,11 @@ def _write_over_placeholders(payload: Any, ids: Any) -> Any:
     starts = offsets[:-1][has].astype(np.int64) + where[has] + len(_FIELD)
     width = ids.shape[1]
     # Exactly the placeholder (its first and last characters, and the quote that ends it).
-    ends = data[starts + width] if len(starts) else data[:0]
+    if (starts + width >= offsets[1:][has]).any():
+        raise ValueError(
+            "a message that ends inside its messageId: the mapping and engine disagree"
+        )
+    ends = data[starts + width]
     if not (
         (data[starts] == _MARK).all()
         and (data[starts + width - 1] == _MARK).all()

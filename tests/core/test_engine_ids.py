@@ -132,6 +132,7 @@ def test_the_engine_reads_a_mapping_with_engine_ids_as_one_with_ids() -> None:
     [
         ('{"type":"track","id":"x"}', "without its messageId"),
         ('{"type":"track","messageId":"01ARZ3NDEKTSV4RRFFQ69G5FAV"}', "not the placeholder"),
+        ('{"type":"track","messageId":"~~~~', "ends inside"),
     ],
 )
 def test_a_message_without_the_placeholder_fails_the_batch(payload: str, needle: str) -> None:
