@@ -6,8 +6,9 @@ of the mapping stage's CPU. A mapping made with ``engine_ids`` computes only the
 (columns :data:`TIME_COLUMN` and :data:`HASH_COLUMN`) and writes
 :data:`~customerio_sink.messages.message_id.ID_PLACEHOLDER` where the id goes in the message;
 :func:`with_message_ids` turns them into the ``message_id`` column and writes each id over its
-placeholder, in a few numpy operations per batch. The two ways give the same ids, byte for byte
-(``tests/client/test_message_id_spark.py``).
+placeholder, in a few numpy operations per batch; and the message's time over its own
+placeholder (:mod:`customerio_sink.engine.times`). The two ways give the same messages, byte for
+byte (``tests/client/test_message_id_spark.py``).
 
 Pure Python at import: numpy and pyarrow are imported by the functions that use them.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from customerio_sink.engine.times import fill_times
 from customerio_sink.messages.message_id import CROCKFORD, HASH_HEX_DIGITS, ID_PLACEHOLDER
 
 __all__ = ["HASH_COLUMN", "TIME_COLUMN", "message_ids", "with_message_ids"]
@@ -118,8 +120,9 @@ def _string_array(ids: Any) -> Any:
     )
 
 
-def _write_over_placeholders(payload: Any, ids: Any) -> Any:
-    """``payload`` with each row's placeholder replaced by its id (a NULL payload stays NULL)."""
+def _write_over_placeholders(payload: Any, ids: Any, time_ms: Any) -> Any:
+    """``payload`` with each row's placeholder replaced by its id, and its time's placeholder
+    by the time (:func:`~customerio_sink.engine.times.fill_times`); a NULL payload stays NULL."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -152,6 +155,8 @@ def _write_over_placeholders(payload: Any, ids: Any) -> Any:
     filled = ids[has]
     for k in range(width):
         data[starts + k] = filled[:, k]
+    stamps = time_ms.to_numpy(zero_copy_only=False).astype(np.int64)[has]
+    fill_times(data, starts + width, offsets[1:][has].astype(np.int64), stamps)
     buffers = payload.buffers()
     return pa.Array.from_buffers(
         payload.type,
@@ -174,7 +179,9 @@ def with_message_ids(batch: Any) -> Any:
         if name in (TIME_COLUMN, HASH_COLUMN, "message_id"):
             continue
         names.append(name)
-        arrays.append(_write_over_placeholders(column, ids) if name == "payload" else column)
+        if name == "payload":
+            column = _write_over_placeholders(column, ids, batch.column(TIME_COLUMN))
+        arrays.append(column)
     names.append("message_id")
     arrays.append(_string_array(ids))
     return pa.RecordBatch.from_arrays(arrays, names=names)

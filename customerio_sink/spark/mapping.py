@@ -41,7 +41,7 @@ from customerio_sink.spark.mapping_cdf import cdf_message
 from customerio_sink.spark.mapping_ids import stage_message_id
 from customerio_sink.spark.mapping_queue import queue_message, queue_row_ident
 from customerio_sink.spark.mapping_semantic import semantic_checks
-from customerio_sink.spark.mapping_time import iso_text, micros_text
+from customerio_sink.spark.mapping_time import iso_text, message_time_text, micros_text
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -292,7 +292,7 @@ def _stage(b: Builder, df: DataFrame) -> Row:
         change.alias("__cio_change"),
     )
     key, ts, ts_error = F.col("__cio_key"), F.col("__cio_ts"), F.col("__cio_ts_error")
-    ts_text = iso_text(ts)
+    ts_text = message_time_text(ts, b.engine_ids)  # the engine writes most times
     # Only a queue row outside a backfill can lack a time: it is stamped when sent (as
     # Customer.io would stamp it). The batch's "now" reaches the generated code as a string
     # literal, which Spark passes by reference — a timestamp or number literal would be inlined,

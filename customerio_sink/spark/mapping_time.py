@@ -21,13 +21,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from customerio_sink.engine.times import TIME_PLACEHOLDER, TIME_RANGE_MICROS
 from customerio_sink.messages.rules import FUTURE_LIMIT_HOURS
 from customerio_sink.spark.compat import try_cast
 
 if TYPE_CHECKING:
     from pyspark.sql import Column
 
-__all__ = ["FUTURE_LIMIT_HOURS", "future_error", "iso_text", "micros_text", "parse_time"]
+__all__ = [
+    "FUTURE_LIMIT_HOURS",
+    "future_error",
+    "iso_text",
+    "message_time_text",
+    "micros_text",
+    "parse_time",
+]
 
 ISO_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"
 _NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double")
@@ -76,6 +84,19 @@ def iso_text(ts: Column) -> Column:
         F.lpad((ms_of_day % F.lit(1000)).cast("string"), 3, "0"),
         F.lit("Z"),
     )
+
+
+def message_time_text(ts: Column, engine: bool) -> Column:
+    """A message's ``timestamp`` text: :func:`iso_text`, or — for the sending engine
+    (``engine``) — its placeholder for every time the engine writes
+    (:mod:`customerio_sink.engine.times`: 1970 up to the end of 9999), the text for any other."""
+    if not engine:
+        return iso_text(ts)
+    F = _F()
+    micros = F.unix_micros(ts)
+    low, high = TIME_RANGE_MICROS
+    in_range = (micros >= F.lit(low)) & (micros < F.lit(high))
+    return F.when(in_range, F.lit(TIME_PLACEHOLDER)).otherwise(iso_text(ts))
 
 
 def _epoch(value: Column) -> tuple[Column, Column]:

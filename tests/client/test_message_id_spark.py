@@ -67,6 +67,9 @@ def test_ids_left_to_the_engine_equal_the_jvms_byte_for_byte(spark: SparkSession
         ("u4", "e4", None),  # no time: stamped when sent, the id's time is 0
         (None, "e5", "2026-05-01 10:00:00"),  # no key: a dead letter, still an id
         ("", "", "2026-05-01 10:00:00"),
+        ("u7", "e7", "2024-02-29 23:59:59.999999"),  # a leap day; microseconds cut to millis
+        ("u8", "e8", "1970-01-01 00:00:00"),  # the first time the engine writes
+        ("u9", "e9", "1600-03-01 12:00:00.5"),  # long before 1970: the JVM writes the text
     ]
     frame = spark.createDataFrame(rows, "uid string, ev string, at string").selectExpr(
         "uid", "ev", "to_timestamp(at) AS at", "timestamp_millis(1125899906842624L) AS far"
@@ -89,6 +92,58 @@ def test_ids_left_to_the_engine_equal_the_jvms_byte_for_byte(spark: SparkSession
         assert len({mid for _, mid, _, _ in jvm}) == len(rows)
         for _, mid, payload, _ in jvm:
             assert f'"messageId":"{mid}"' in payload
+    # The times from 1970 to 9999 were the engine's to write; the others the JVM's.
+    assert _engine_written_times(frame, "at") == {"u1", "ü ✓ 😀", None, "", "u7", "u8"}
+    assert _engine_written_times(frame, "far") == set()
+    engine = dict(
+        (r[0], r[2])
+        for r in _both_ways(
+            frame, MessageMapping(call="track", user_id="uid", event_column="ev", timestamp="at")
+        )[1]
+    )
+    assert '"timestamp":"2024-02-29T23:59:59.999Z"' in engine["u7"]
+    assert '"timestamp":"1970-01-01T00:00:00.000Z"' in engine["u8"]
+    assert '"timestamp":"1600-03-01T12:00:00.500Z"' in engine["u9"]
+    assert '"timestamp":"9999-12-31T23:59:59.999Z"' in engine["ü ✓ 😀"]
+
+
+def _engine_written_times(frame: Any, time_column: str) -> set[Any]:
+    """The user ids of the rows whose mapped message holds the time placeholder."""
+    from customerio_sink.engine.times import TIME_PLACEHOLDER
+    from customerio_sink.spark.mapping import MessageMapping, to_messages
+
+    mapping = MessageMapping(call="track", user_id="uid", event_column="ev", timestamp=time_column)
+    mapped = to_messages(frame, mapping, job="ids", engine_json=True, engine_ids=True)
+    marked = f'"timestamp":"{TIME_PLACEHOLDER}"'
+    keyed = frame.select("uid").collect()
+    payloads = mapped.select("payload").collect()
+    return {k.uid for k, p in zip(keyed, payloads, strict=True) if marked in p.payload}
+
+
+@pytest.mark.parametrize(
+    ("call", "columns"),
+    [
+        ("identify", {"user_id": "uid"}),
+        ("page", {"user_id": "uid", "name_column": "ev"}),
+        ("screen", {"user_id": "uid", "name_column": "ev"}),
+        ("group", {"user_id": "uid", "group_id": "ev"}),
+        ("alias", {"user_id": "uid", "previous_id": "ev"}),
+    ],
+)
+def test_every_call_of_a_queue_gets_the_engines_ids_and_times_byte_for_byte(
+    spark: SparkSession, call: str, columns: dict[str, str]
+) -> None:
+    from customerio_sink.spark.mapping import MessageMapping
+
+    rows = [("u1", "x1", "2026-05-01 10:00:00.123"), ("u2", "x2", "1969-07-20 20:17:40")]
+    frame = spark.createDataFrame(rows, "uid string, ev string, at string").selectExpr(
+        "uid", "ev", "to_timestamp(at) AS at"
+    )
+    mapping = MessageMapping(call=call, timestamp="at", **columns)  # type: ignore[arg-type]
+    jvm, engine = _both_ways(frame, mapping)
+    assert engine == jvm and len(jvm) == len(rows)
+    assert all(r[3] is None for r in jvm), jvm
+    assert '"timestamp":"2026-05-01T10:00:00.123Z"' in " ".join(r[2] for r in engine)
 
 
 def test_cdf_ids_left_to_the_engine_equal_the_jvms(spark: SparkSession) -> None:
