@@ -242,7 +242,8 @@ def to_messages(
     lenient ones in the JVM): the ``raw_json`` column then holds where they are in the payload.
     Without it the ``error`` column is complete (for callers that read it, not send).
     ``engine_ids`` leaves the messageId's base-32 to the engine: no ``message_id`` column, but
-    its time and hash, and a placeholder in each payload (:mod:`customerio_sink.engine.ids`).
+    its time and hash, and a placeholder in each payload (:mod:`customerio_sink.engine.ids`);
+    likewise the text of most times (:mod:`customerio_sink.engine.times`).
     Works on streaming DataFrames (no aggregation, no window).
     """
     b = Builder(df, mapping, job, backfill, engine_json, engine_ids)
