@@ -25,11 +25,13 @@ __all__ = [
     "targets",
 ]
 
-#: The issue's full-mode goals (reported, never asserted: timings depend on the machine).
+#: The issues' full-mode goals (reported, never asserted: timings depend on the machine): the
+#: warm run and a first run in a fresh JVM against the official client's best of the same run.
 TARGETS = {
-    "ours_vs_official_best": 5.0,
+    "ours_vs_official_best": 10.0,
+    "ours_cold_vs_official_best": 7.0,
     "ours_vs_per_row": 50.0,
-    "fill": 0.90,
+    "fill": 0.95,
     "budget_achieved_fraction": 0.80,
 }
 
@@ -127,6 +129,9 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
     return {
         "ours_vs_official_best": at_least(
             ratios["ours_vs_official_best"], TARGETS["ours_vs_official_best"]
+        ),
+        "ours_cold_vs_official_best": at_least(
+            ratios.get("ours_cold_vs_official_best"), TARGETS["ours_cold_vs_official_best"]
         ),
         "ours_vs_per_row": at_least(ratios["ours_vs_per_row"], TARGETS["ours_vs_per_row"]),
         "fill": at_least(fill, TARGETS["fill"]),
