@@ -74,11 +74,15 @@ def test_ids_left_to_the_engine_equal_the_jvms_byte_for_byte(spark: SparkSession
     frame = spark.createDataFrame(rows, "uid string, ev string, at string").selectExpr(
         "uid", "ev", "to_timestamp(at) AS at", "timestamp_millis(1125899906842624L) AS far"
     )
+    sent: dict[str, dict[Any, str]] = {}  # per time column: each key's message
+    written: dict[str, set[Any]] = {}  # per time column: the rows whose time the engine wrote
     for time_column in ("at", "far"):  # far: 2^50 ms, an id time past 10 base-32 digits
         mapping = MessageMapping(
             call="track", user_id="uid", event_column="ev", timestamp=time_column
         )
         jvm, engine = _both_ways(frame, mapping)
+        sent[time_column] = {key: payload for key, _, payload, _ in engine}
+        written[time_column] = _engine_written_times(frame, mapping)
         # u4 has no time: each query stamps it with its own "now"; all else is equal.
         now = re.compile(r'"timestamp":"[^"]*"')
         assert [r[:2] for r in engine] == [r[:2] for r in jvm]
@@ -93,26 +97,21 @@ def test_ids_left_to_the_engine_equal_the_jvms_byte_for_byte(spark: SparkSession
         for _, mid, payload, _ in jvm:
             assert f'"messageId":"{mid}"' in payload
     # The times from 1970 to 9999 were the engine's to write; the others the JVM's.
-    assert _engine_written_times(frame, "at") == {"u1", "ü ✓ 😀", None, "", "u7", "u8"}
-    assert _engine_written_times(frame, "far") == set()
-    engine = dict(
-        (r[0], r[2])
-        for r in _both_ways(
-            frame, MessageMapping(call="track", user_id="uid", event_column="ev", timestamp="at")
-        )[1]
-    )
+    assert written["at"] == {"u1", "ü ✓ 😀", None, "", "u7", "u8"}
+    assert written["far"] == set()
+    engine = sent["at"]
     assert '"timestamp":"2024-02-29T23:59:59.999Z"' in engine["u7"]
     assert '"timestamp":"1970-01-01T00:00:00.000Z"' in engine["u8"]
     assert '"timestamp":"1600-03-01T12:00:00.500Z"' in engine["u9"]
     assert '"timestamp":"9999-12-31T23:59:59.999Z"' in engine["ü ✓ 😀"]
 
 
-def _engine_written_times(frame: Any, time_column: str) -> set[Any]:
-    """The user ids of the rows whose mapped message holds the time placeholder."""
+def _engine_written_times(frame: Any, mapping: Any) -> set[Any]:
+    """The user ids of the rows whose mapped message holds the time placeholder (the mapping
+    is a projection: its rows come in the frame's order)."""
     from customerio_sink.engine.times import TIME_PLACEHOLDER
-    from customerio_sink.spark.mapping import MessageMapping, to_messages
+    from customerio_sink.spark.mapping import to_messages
 
-    mapping = MessageMapping(call="track", user_id="uid", event_column="ev", timestamp=time_column)
     mapped = to_messages(frame, mapping, job="ids", engine_json=True, engine_ids=True)
     marked = f'"timestamp":"{TIME_PLACEHOLDER}"'
     keyed = frame.select("uid").collect()
