@@ -1,9 +1,10 @@
-"""Fast mode's cheap look at a body: messageIds by regex, and the 32 KB rule without parsing.
+"""Fast mode's cheap look at a body: messageIds without parsing, and the 32 KB rule too.
 
 What fast mode checks (everything else is skipped — no JSON-schema validation, no recording of
 message bodies, no people/objects state):
 
-* message ids: every ``"messageId": "<id>"`` in the body, by one compiled regex; messages are
+* message ids: every ``"messageId": "<id>"`` in the body — read after each key of the split
+  below when every id is a plain string, else by one compiled regex; messages are
   counted by their ids, so a call without a ``messageId`` is not counted unless the body is
   parsed for the size check below (then every call counts);
 * the per-message limit: a message spans at most from the previous message's id to the next
@@ -52,15 +53,41 @@ def find_ids(body: bytes) -> list[str]:
     return _decode_ids(_MESSAGE_ID.findall(body))
 
 
+def _ids_after_keys(parts: list[bytes]) -> list[str] | None:
+    """The id after each ``"messageId"`` key of a body split on the key, when every one is a
+    plain string written ``:"…"`` or, in every one, ``: "…"`` (what JSON encoders write);
+    otherwise ``None`` (the regex reads the body instead)."""
+    first = parts[1][:3] if len(parts) > 1 else b""
+    start = 2 if first[:2] == b':"' else 3 if first == b': "' else 0
+    if not start:
+        return None
+    lead = first[:start]
+    try:
+        raw = [p[start : p.index(b'"', start)] if p[:start] == lead else None for p in parts[1:]]
+    except ValueError:  # no closing quote
+        return None
+    if None in raw:
+        return None
+    joined = b"\n".join(raw)  # type: ignore[arg-type]  # (no None left)
+    if b"\\" in joined:  # an escape: the regex knows where the string ends
+        return None
+    ids = joined.decode("utf-8", "replace").split("\n")
+    return ids if len(ids) == len(raw) else None  # a raw newline in an id: not plain
+
+
 def scan_body(body: bytes, is_batch: bool, max_message_bytes: int) -> FastScan:
     """Scan a decoded request body without parsing it."""
     if len(body) <= max_message_bytes:
         return FastScan(find_ids(body))
     if not is_batch:
         return FastScan([], needs_parse=True)
-    ids = find_ids(body)
-    # The gaps between consecutive "messageId" keys: a message lies within two adjacent gaps.
-    gaps = [len(part) + len(_KEY) for part in body.split(_KEY)]
-    fits = all(a + b <= max_message_bytes for a, b in pairwise(gaps))
+    # One split gives both the ids (the text after each key) and the gaps between keys: a
+    # message lies within two adjacent gaps.
+    parts = body.split(_KEY)
+    ids = _ids_after_keys(parts)
+    if ids is None:
+        ids = find_ids(body)
+    widest = max(map(sum, pairwise(map(len, parts))), default=len(body))
+    fits = widest + 2 * len(_KEY) <= max_message_bytes
     # Every key must have given an id (a key without a string value means: parse to be sure).
-    return FastScan(ids, needs_parse=not (ids and fits and len(gaps) == len(ids) + 1))
+    return FastScan(ids, needs_parse=not (ids and fits and len(parts) == len(ids) + 1))

@@ -181,3 +181,64 @@ def test_server_sockets_disable_nagle(fast: Emulator) -> None:
             open_sockets = list(server._connections)
         assert open_sockets
         assert all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in open_sockets)
+
+
+def _scan_by_regex(body: bytes, limit: int) -> tuple[list[str], bool]:
+    """What ``scan_body`` answered for a batch over ``limit`` before it read ids from its split:
+    the regex's ids, and the two-gap span check."""
+    from itertools import pairwise
+
+    from customerio_sink.emulator.fastscan import find_ids
+
+    ids = find_ids(body)
+    gaps = [len(part) + len(b'"messageId"') for part in body.split(b'"messageId"')]
+    fits = all(a + b <= limit for a, b in pairwise(gaps))
+    return ids, not (ids and fits and len(gaps) == len(ids) + 1)
+
+
+_ID_TEXT = st.text(
+    alphabet=st.sampled_from(["a", "Z", "0", "-", '"', "\\", "\n", "é", "\u2028", "😀", ":", " "]),
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    calls=st.lists(
+        st.tuples(
+            st.one_of(st.none(), _ID_TEXT, st.integers(-(2**63), 2**63 - 1), st.just("")),
+            st.integers(min_value=0, max_value=20_000),
+            st.booleans(),  # a "messageId" key inside the call's properties too
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    spaced=st.booleans(),
+    raw=st.sampled_from([None, b'"messageId":"open', b'"messageId" :"x"', b'"messageId":"a\nb"']),
+)
+def test_fast_scan_reads_ids_as_the_regex_did(
+    calls: list[tuple[Any, int, bool]], spaced: bool, raw: bytes | None
+) -> None:
+    """Compact (orjson) and spaced (json.dumps, the official client's) bodies, ids with quotes,
+    backslashes, newlines and non-ASCII, ids that are not strings, calls without ids, nested
+    keys and bodies cut short: the same ids and the same "parse it" answer as the regex."""
+    import json
+
+    from customerio_sink.emulator.fastscan import scan_body
+
+    items = []
+    for message_id, pad, nested in calls:
+        properties: dict[str, Any] = {"pad": "p" * pad}
+        if nested:
+            properties["messageId"] = "inner"
+        items.append(track(message_id, properties=properties))
+    document = {"batch": items}
+    body = json.dumps(document).encode() if spaced else orjson.dumps(document)
+    if raw is not None:  # text no encoder writes: a body cut short, odd spacing, a raw newline
+        body = body[:-2] + b"," + raw + b"]}"
+    limit = 32_768
+    scan = scan_body(body, True, limit)
+    if len(body) > limit:
+        assert (scan.ids, scan.needs_parse) == _scan_by_regex(body, limit)
+    else:  # no message can be over the limit: the regex alone, never a parse
+        assert (scan.ids, scan.needs_parse) == (_scan_by_regex(body, limit)[0], False)
