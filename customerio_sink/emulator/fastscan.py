@@ -61,14 +61,14 @@ def _ids_after_keys(parts: list[bytes]) -> list[str] | None:
     start = 2 if first[:2] == b':"' else 3 if first == b': "' else 0
     if not start:
         return None
-    lead = first[:start]
+    lead, rest = first[:start], parts[1:]
+    if any(p[:start] != lead for p in rest):
+        return None
     try:
-        raw = [p[start : p.index(b'"', start)] if p[:start] == lead else None for p in parts[1:]]
+        raw = [p[start : p.index(b'"', start)] for p in rest]
     except ValueError:  # no closing quote
         return None
-    if None in raw:
-        return None
-    joined = b"\n".join(raw)  # type: ignore[arg-type]  # (no None left)
+    joined = b"\n".join(raw)
     if b"\\" in joined:  # an escape: the regex knows where the string ends
         return None
     ids = joined.decode("utf-8", "replace").split("\n")
